@@ -1,0 +1,106 @@
+#include "protocol/messages.h"
+
+#include <gtest/gtest.h>
+
+namespace vigil::protocol {
+namespace {
+
+Frame Wire(const Frame& f) {
+  FrameDecoder d;
+  d.Feed(EncodeFrame(f));
+  auto r = d.Next();
+  EXPECT_TRUE(r.ok() && r.value());
+  return std::move(*r.value());
+}
+
+TEST(MessagesTest, JobRoundTrip) {
+  Job job;
+  job.job_id = 42;
+  job.prompt = "What is in this image?";
+  job.params.max_tokens = 12;
+  job.params.temperature = 0.5;
+  job.params.seed = 9;
+  job.params.stop = {"\n", "END"};
+  job.fault = FaultSpec{"segfault", "after_tokens", 3, 1};
+  job.image = std::string("\x89PNG\0\1", 6);
+  auto parsed = ParseJob(Wire(ToFrame(job)));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->job_id, 42u);
+  EXPECT_EQ(parsed->prompt, job.prompt);
+  EXPECT_EQ(parsed->params.max_tokens, 12);
+  EXPECT_EQ(parsed->params.stop, job.params.stop);
+  ASSERT_TRUE(parsed->fault);
+  EXPECT_EQ(parsed->fault->kind, "segfault");
+  EXPECT_EQ(parsed->fault->after_tokens, 3);
+  EXPECT_EQ(parsed->image, job.image);
+}
+
+TEST(MessagesTest, DoneRoundTrip) {
+  Done done;
+  done.job_id = 3;
+  done.text = "a red circle";
+  done.finish_reason = "stop";
+  done.usage = {20, 4};
+  done.timings.image_encode_ms = 1.5;
+  done.image = ImageFacts{640, 480, 64, 48, "jpeg"};
+  auto parsed = ParseDone(Wire(ToFrame(done)));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->text, done.text);
+  EXPECT_EQ(parsed->usage.completion_tokens, 4);
+  EXPECT_DOUBLE_EQ(parsed->timings.image_encode_ms, 1.5);
+  ASSERT_TRUE(parsed->image);
+  EXPECT_EQ(parsed->image->model_width, 64);
+}
+
+TEST(MessagesTest, FailedKeepsTypedCode) {
+  auto parsed = ParseFailed(Wire(ToFrame(Failed{5, ErrorCode::kInvalidImage, "truncated PNG"})));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->code, ErrorCode::kInvalidImage);
+  Frame f = ToFrame(Failed{5, ErrorCode::kInvalidImage, "x"});
+  f.header["code"] = "from_the_future";
+  parsed = ParseFailed(f);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->code, ErrorCode::kInternal);
+}
+
+TEST(MessagesTest, RejectsMissingAndMistypedFields) {
+  Frame f = ToFrame(Piece{1, "x"});
+  f.header.erase("job");
+  EXPECT_FALSE(ParsePiece(f).ok());
+  f = ToFrame(Piece{1, "x"});
+  f.header["text"] = 5;
+  auto r = ParsePiece(f);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("piece.text"), std::string::npos);
+  f = ToFrame(Piece{1, "x"});
+  f.header["job"] = -1;
+  EXPECT_FALSE(ParsePiece(f).ok());
+}
+
+TEST(MessagesTest, RejectsOutOfRangeSampling) {
+  Job job;
+  job.job_id = 1;
+  Frame f = ToFrame(job);
+  f.header["params"]["temperature"] = -1;
+  EXPECT_FALSE(ParseJob(f).ok());
+  f = ToFrame(job);
+  f.header["params"]["top_p"] = 1.5;
+  EXPECT_FALSE(ParseJob(f).ok());
+  f = ToFrame(job);
+  f.header["params"]["stop"] = {""};
+  EXPECT_FALSE(ParseJob(f).ok());
+}
+
+TEST(MessagesTest, HelloAndHeartbeat) {
+  auto hello = ParseHello(Wire(ToFrame(Hello{1, "chaos", 1234})));
+  ASSERT_TRUE(hello.ok());
+  EXPECT_EQ(hello->engine, "chaos");
+  auto hb = ParseHeartbeat(Wire(ToFrame(Heartbeat{"decode", 9, 77})));
+  ASSERT_TRUE(hb.ok());
+  EXPECT_EQ(hb->progress, 77u);
+  Frame bad = ToFrame(Hello{1, "chaos", 0});
+  EXPECT_FALSE(ParseHello(bad).ok());  // pid 0 is out of range
+}
+
+}  // namespace
+}  // namespace vigil::protocol
