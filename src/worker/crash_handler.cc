@@ -1,0 +1,86 @@
+#include "worker/crash_handler.h"
+
+#include <execinfo.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace vigil::worker {
+namespace {
+
+const WorkerState* g_state = nullptr;
+alignas(16) char g_alt_stack[64 * 1024];
+
+const char* SignalName(int sig) {
+  switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGABRT: return "SIGABRT";
+  }
+  return "?";
+}
+
+// Async-signal-safe append helpers over a fixed buffer.
+struct Line {
+  char buf[256];
+  size_t len = 0;
+  void Put(const char* s) {
+    while (*s && len < sizeof buf) buf[len++] = *s++;
+  }
+  void Put(uint64_t v) {
+    char digits[24];
+    int n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v);
+    while (n > 0 && len < sizeof buf) buf[len++] = digits[--n];
+  }
+};
+
+void OnFatalSignal(int sig) {
+  Line line;
+  line.Put("vigil-worker: fatal signal ");
+  line.Put(static_cast<uint64_t>(sig));
+  line.Put(" (");
+  line.Put(SignalName(sig));
+  line.Put(") in phase ");
+  line.Put(g_state ? PhaseName(g_state->phase.load()) : "unknown");
+  line.Put(" job ");
+  line.Put(g_state ? g_state->job_id.load() : 0);
+  line.Put("\n");
+  (void)!::write(STDERR_FILENO, line.buf, line.len);
+  void* frames[64];
+  const int n = ::backtrace(frames, 64);
+  ::backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  // SA_RESETHAND restored the default action. A signal the kernel raised for
+  // a faulting instruction recurs on return; raise() covers abort() and
+  // kill(): it stays pending while this handler runs and kills on return.
+  ::raise(sig);
+}
+
+}  // namespace
+
+void InstallCrashHandler(const WorkerState* state) {
+  g_state = state;
+  // backtrace() loads libgcc on first use, which allocates: do it now, not
+  // inside the handler.
+  void* warm[1];
+  (void)::backtrace(warm, 1);
+
+  stack_t ss{};
+  ss.ss_sp = g_alt_stack;
+  ss.ss_size = sizeof g_alt_stack;
+  ::sigaltstack(&ss, nullptr);
+
+  struct sigaction sa {};
+  sa.sa_handler = OnFatalSignal;
+  sa.sa_flags = SA_ONSTACK | SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::sigaction(sig, &sa, nullptr);
+}
+
+}  // namespace vigil::worker

@@ -1,0 +1,77 @@
+// llama_engine.h: the engine over llama.cpp's libllama (text model) and
+// libmtmd (vision projector). Together with llama_run.cc, the only code in
+// vigil that includes llama.h or mtmd.h.
+//
+// Load: llama_model_load_from_file + llama_init_from_model +
+// mtmd_init_from_file; facts come from the model's metadata and the mmproj's
+// "clip.vision.image_size".
+// Run: the prompt goes through the model's own chat template (a user turn
+// holding the image marker and the prompt), mtmd_tokenize splits it into
+// text and image chunks, text chunks are decoded in n_batch pieces and image
+// chunks are encoded then decoded (Progress frames for both), and tokens are
+// sampled one by one until EOG, max_tokens, a stop string, a full context or
+// cancellation. The KV cache is cleared at the start of every job.
+//
+// Cancellation reaches inside long computations: llama's abort callback
+// (text decode, CPU backend) and the vision graph's eval callback (image
+// encode) both poll JobEvents::cancelled().
+// Thread-safety: see engine.h.
+#pragma once
+
+#include <llama.h>
+#include <mtmd.h>
+
+#include <atomic>
+#include <vector>
+
+#include "worker/engine/engine.h"
+
+namespace vigil::worker {
+
+class LlamaEngine final : public Engine {
+ public:
+  LlamaEngine() = default;
+  ~LlamaEngine() override;
+  LlamaEngine(const LlamaEngine&) = delete;
+  LlamaEngine& operator=(const LlamaEngine&) = delete;
+
+  Result<protocol::ModelFacts> Load(const EngineOptions& options,
+                                    const std::function<void()>& advance) override;
+  int image_size() const override { return image_size_; }
+  Result<RunStats> Run(const EngineJob& job, JobEvents& events) override;
+
+ private:
+  struct Prefilled {
+    bool cancelled = false;
+    llama_pos n_past = 0;
+  };
+
+  // llama_run.cc
+  Result<std::string> FormatPrompt(const std::string& prompt, bool with_image) const;
+  Result<mtmd::input_chunks_ptr> Tokenize(const std::string& text, const imaging::RgbImage* image);
+  Result<Prefilled> Prefill(const mtmd_input_chunks* chunks, JobEvents& events, RunStats& stats);
+  Status DecodeText(const llama_token* tokens, size_t n, llama_pos pos, bool logits_last);
+  Status Generate(const protocol::SamplingParams& params, llama_pos n_past, JobEvents& events,
+                  RunStats& stats);
+  llama_sampler* MakeSampler(const protocol::SamplingParams& params) const;
+  std::string TokenToPiece(llama_token token) const;
+
+  // llama_engine.cc
+  protocol::ModelFacts Facts(const EngineOptions& options) const;
+  static bool OnAbort(void* self);
+  static bool OnEncodeEval(ggml_tensor* tensor, bool ask, void* self);
+
+  llama_model* model_ = nullptr;
+  llama_context* ctx_ = nullptr;
+  mtmd_context* mtmd_ = nullptr;
+  const llama_vocab* vocab_ = nullptr;
+  llama_batch batch_{};
+  int n_batch_ = 512;
+  int image_size_ = 0;
+  std::vector<llama_logit_bias> eog_bias_;  // for ignore_eos
+  // The running job, for the callbacks llama.cpp makes from inside compute.
+  std::atomic<JobEvents*> events_{nullptr};
+  uint64_t eval_nodes_ = 0;
+};
+
+}  // namespace vigil::worker

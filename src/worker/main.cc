@@ -1,0 +1,40 @@
+// vigil-worker: the disposable process that runs one model for a supervisor.
+// See worker.h for its life and options.h for its command line.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "protocol/messages.h"
+#include "worker/crash_handler.h"
+#include "worker/options.h"
+#include "worker/worker.h"
+
+int main(int argc, char** argv) {
+  // Never outlive the supervisor. PDEATHSIG fires when the parent *thread*
+  // that forked us exits, and not at all if the parent died before prctl;
+  // a changed getppid() across the call catches the late case. The early
+  // case (died before main) needs the parent's pid from outside: the
+  // supervisor may pass it in VIGIL_SUPERVISOR_PID. (No "ppid == 1" test: a
+  // supervisor running as PID 1 in a container is legitimate.)
+  const pid_t parent = ::getppid();
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const char* expected = std::getenv("VIGIL_SUPERVISOR_PID");
+  if (::getppid() != parent || (expected && std::atol(expected) != parent)) {
+    std::fputs("vigil-worker: supervisor already gone\n", stderr);
+    return vigil::protocol::kExitProtocolError;
+  }
+  // A write to a dead supervisor must fail with EPIPE, not kill us silently.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  vigil::Result<vigil::worker::WorkerOptions> options = vigil::worker::ParseWorkerOptions(argc, argv);
+  if (!options) {
+    std::fprintf(stderr, "vigil-worker: %s\n", options.error().message.c_str());
+    return vigil::protocol::kExitFatalConfig;
+  }
+  static vigil::worker::WorkerState state;  // static: the crash handler reads it
+  vigil::worker::InstallCrashHandler(&state);
+  return vigil::worker::RunWorker(*options, state);
+}

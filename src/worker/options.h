@@ -1,0 +1,42 @@
+// options.h: the worker's command line, the contract with the supervisor
+// that spawns it (docs/protocol.md):
+//
+//   vigil-worker --fd N --engine llama|chaos
+//                [--model TEXT.gguf --mmproj MMPROJ.gguf] [--ctx 4096]
+//                [--threads N] [--gpu-layers N] [--max-image-pixels P]
+//                [--allow-fault-injection] [--fault-at-load KIND]
+//                [--chaos-tokens-per-second R] [--chaos-load-ms MS]
+//
+// A parse or validation error is a fatal configuration error: main prints
+// the message and exits with kExitFatalConfig, and the supervisor does not
+// respawn a worker that would fail the same way.
+// Thread-safety: pure function.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/error.h"
+
+namespace vigil::worker {
+
+struct WorkerOptions {
+  int fd = -1;
+  std::string engine;  // "llama" | "chaos"
+  std::string model;   // llama: text model GGUF
+  std::string mmproj;  // llama: vision projector GGUF
+  int ctx = 4096;
+  int threads = 0;      // 0: llama.cpp's default
+  int gpu_layers = -1;  // -1: llama.cpp's default (all layers on the GPU if any)
+  int64_t max_image_pixels = 50'000'000;
+  bool allow_fault_injection = false;
+  std::string fault_at_load;  // a fault kind (fault.h), or empty
+  double chaos_tokens_per_second = 2000;
+  int chaos_load_ms = 0;
+};
+
+// Parses and validates argv. Errors (kInvalidRequest) carry a message for
+// stderr; `--help` also comes back as an error holding the usage text.
+Result<WorkerOptions> ParseWorkerOptions(int argc, const char* const* argv);
+
+}  // namespace vigil::worker
