@@ -6,10 +6,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "protocol/messages.h"
 #include "worker/crash_handler.h"
 #include "worker/options.h"
+#include "worker/sandbox.h"
 #include "worker/worker.h"
 
 int main(int argc, char** argv) {
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vigil-worker: %s\n", options.error().message.c_str());
     return vigil::protocol::kExitFatalConfig;
   }
+  const std::string sandbox = vigil::worker::ApplySandbox({.memory_limit_mb = options->memory_limit_mb});
+  std::fprintf(stderr, "vigil-worker: sandbox %s\n", sandbox.c_str());
   static vigil::worker::WorkerState state;  // static: the crash handler reads it
   vigil::worker::InstallCrashHandler(&state);
   return vigil::worker::RunWorker(*options, state);

@@ -46,6 +46,8 @@ Result<WorkerOptions> ParseWorkerOptions(int argc, const char* const* argv) {
   app.add_option("--fault-at-load", o.fault_at_load, "inject a fault while loading");
   app.add_option("--chaos-tokens-per-second", o.chaos_tokens_per_second, "chaos engine speed")
       ->check(CLI::Range(0.001, 1e9));
+  app.add_option("--memory-limit-mb", o.memory_limit_mb, "address-space cap (RLIMIT_AS), 0: none")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--chaos-load-ms", o.chaos_load_ms, "chaos engine load time")
       ->check(CLI::Range(0, 3'600'000));
   try {

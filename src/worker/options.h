@@ -6,6 +6,7 @@
 //                [--threads N] [--gpu-layers N] [--max-image-pixels P]
 //                [--allow-fault-injection] [--fault-at-load KIND]
 //                [--chaos-tokens-per-second R] [--chaos-load-ms MS]
+//                [--memory-limit-mb MB]
 //
 // A parse or validation error is a fatal configuration error: main prints
 // the message and exits with kExitFatalConfig, and the supervisor does not
@@ -33,6 +34,7 @@ struct WorkerOptions {
   std::string fault_at_load;  // a fault kind (fault.h), or empty
   double chaos_tokens_per_second = 2000;
   int chaos_load_ms = 0;
+  int64_t memory_limit_mb = 0;  // RLIMIT_AS for this worker; 0: none (sandbox.h)
 };
 
 // Parses and validates argv. Errors (kInvalidRequest) carry a message for
