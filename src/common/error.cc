@@ -16,6 +16,7 @@ constexpr std::array kTable = {
     Row{ErrorCode::kUnauthorized, {401, "unauthorized"}},
     Row{ErrorCode::kNotFound, {404, "not_found"}},
     Row{ErrorCode::kMethodNotAllowed, {405, "method_not_allowed"}},
+    Row{ErrorCode::kHeaderTooLarge, {431, "header_too_large"}},
     Row{ErrorCode::kPayloadTooLarge, {413, "payload_too_large"}},
     Row{ErrorCode::kUnsupportedImageFormat, {415, "unsupported_image_format"}},
     Row{ErrorCode::kInvalidImage, {422, "invalid_image"}},

@@ -20,6 +20,7 @@ enum class ErrorCode {
   kUnauthorized,            // 401 missing or wrong API key
   kNotFound,                // 404 no such route
   kMethodNotAllowed,        // 405
+  kHeaderTooLarge,          // 431 request header over the limit
   kPayloadTooLarge,         // 413 body, image or prompt over a limit
   kUnsupportedImageFormat,  // 415 bytes are no image format we decode
   kInvalidImage,            // 422 recognised format, but corrupt or lying

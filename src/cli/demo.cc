@@ -1,0 +1,176 @@
+#include "cli/demo.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "cli/analyze.h"
+#include "cli/http_client.h"
+#include "cli/paths.h"
+
+namespace vigil::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Child {
+  pid_t pid = -1;
+  int out = -1;  // its stdout
+};
+
+std::string LogPath() { return (fs::temp_directory_path() / ("vigil-demo-" + std::to_string(getpid()) + ".log")).string(); }
+
+Child SpawnServer(const DemoOptions& o) {
+  std::vector<std::string> args = {fs::path(ExeDir()) / "vigil", "serve", "--host", "127.0.0.1", "--port", "0",
+                                   "--engine", o.engine, "--log-level", "warn"};
+  if (!o.model.empty()) args.insert(args.end(), {"--model", o.model, "--mmproj", o.mmproj});
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  // The server's log would drown the answers: it goes to a file.
+  const int log = open(LogPath().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (log >= 0) dup2(log, STDERR_FILENO);
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  if (log >= 0) close(log);
+  return {pid, fds[0]};
+}
+
+// Reads the child's "vigil: listening on URL" line, within a bound.
+std::string ReadListenUrl(const Child& c, std::chrono::seconds bound) {
+  std::string line;
+  const auto deadline = Clock::now() + bound;
+  while (Clock::now() < deadline) {
+    pollfd p{c.out, POLLIN, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (poll(&p, 1, int(std::max<int64_t>(left, 1))) <= 0) continue;
+    char ch;
+    if (read(c.out, &ch, 1) != 1) return {};
+    if (ch == '\n') {
+      const std::string prefix = "vigil: listening on ";
+      if (line.starts_with(prefix)) return line.substr(prefix.size());
+      line.clear();
+    } else {
+      line.push_back(ch);
+    }
+  }
+  return {};
+}
+
+bool WaitReady(const Url& url, double bound_s) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(bound_s * 1000));
+  while (Clock::now() < deadline) {
+    auto r = FetchAll(url, HttpCall{"GET", "/ready", {}, "", std::chrono::seconds(5)});
+    if (r.ok() && r->first.status == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a CLI waiting on a loading model
+  }
+  return false;
+}
+
+void StopServer(const Child& c) {
+  kill(c.pid, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(c.pid, nullptr, WNOHANG) == c.pid) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(c.pid, SIGKILL);
+  waitpid(c.pid, nullptr, 0);
+}
+
+void PrintTimings(const nlohmann::json& done) {
+  const auto& t = done.value("timings", nlohmann::json::object());
+  const auto& img = done.value("image", nlohmann::json::object());
+  auto ms = [&](const char* k) { return t.is_object() ? t.value(k, 0.0) : 0.0; };
+  std::printf("   [image %s %lldx%lld | decode %.0f ms, encode %.0f ms, prefill %.0f ms, generate %.0f ms, "
+              "total %.0f ms | %lld tokens | attempts %d]\n",
+              img.is_object() ? img.value("format", "?").c_str() : "?",
+              img.is_object() ? (long long)img.value("width", 0) : 0LL,
+              img.is_object() ? (long long)img.value("height", 0) : 0LL, ms("image_decode_ms"), ms("image_encode_ms"),
+              ms("prefill_ms"), ms("decode_ms"), ms("total_ms"),
+              (long long)done.value("usage", nlohmann::json::object()).value("completion_tokens", 0),
+              done.value("attempts", 0));
+}
+
+}  // namespace
+
+int RunDemo(const DemoOptions& o) {
+  std::string dir = o.samples;
+  if (dir.empty()) dir = FindSamplesDir().value_or("");
+  std::vector<fs::path> images;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const auto ext = e.path().extension();
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp" || ext == ".gif") images.push_back(e.path());
+  }
+  std::sort(images.begin(), images.end());
+  if (images.empty()) {
+    std::fprintf(stderr, "vigil demo: no sample images (looked in '%s'; pass --samples DIR)\n", dir.c_str());
+    return 2;
+  }
+  std::printf("vigil demo: starting the server (engine %s; its log: %s)...\n", o.engine.c_str(), LogPath().c_str());
+  std::fflush(stdout);
+  Child child = SpawnServer(o);
+  if (child.pid < 0) return 3;
+  const std::string url_text = ReadListenUrl(child, std::chrono::seconds(30));
+  auto url = ParseUrl(url_text);
+  if (url_text.empty() || !url.ok() || !WaitReady(*url, o.ready_timeout_s)) {
+    std::fprintf(stderr, "vigil demo: the server did not become ready (see %s)\n", LogPath().c_str());
+    StopServer(child);
+    return 21;
+  }
+  std::printf("vigil demo: server ready at %s\n\n", url_text.c_str());
+  const char* prompts[] = {"Describe the image.", "What colours dominate this picture?", "Is there any text?"};
+  int failures = 0;
+  for (size_t i = 0; i < images.size(); ++i) {
+    std::ifstream in(images[i], std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    AnalyzeOptions ao;
+    ao.server = url_text;
+    ao.prompt = prompts[i % 3];
+    ao.max_tokens = 48;
+    ao.temperature = 0;
+    std::printf("== %s: %s\n   ", images[i].filename().c_str(), ao.prompt.c_str());
+    std::fflush(stdout);
+    AnalyzeResult r = AnalyzeOnce(
+        ao, ss.str(),
+        [](std::string_view piece) {
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          std::fflush(stdout);
+        },
+        [](const nlohmann::json&) {});
+    std::printf("\n");
+    if (r.exit_code != 0) {
+      std::printf("   %s\n", r.error_line.c_str());
+      ++failures;
+    } else {
+      PrintTimings(r.done);
+    }
+  }
+  std::printf("\nvigil demo: stopping the server\n");
+  StopServer(child);
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace vigil::cli

@@ -1,0 +1,159 @@
+#include "cli/serve.h"
+
+#include <csignal>
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/paths.h"
+#include "front/router.h"
+#include "front/server.h"
+#include "supervisor/supervisor.h"
+
+namespace vigil::cli {
+namespace {
+
+std::chrono::milliseconds Ms(double seconds) { return std::chrono::milliseconds(int64_t(seconds * 1000)); }
+
+// Engine and model flags passed through to every vigil-worker.
+Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
+  std::vector<std::string> args = {"--engine", o.engine};
+  if (o.model.empty() && o.engine == "llama") {
+    auto m = FindDefaultModel();
+    if (!m) {
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "no --model given and no default model found (models/default/ or the build's "
+                       "models/vigil-tiny-*.gguf)");
+    }
+    o.model = m->text;
+    o.mmproj = m->mmproj;
+    spdlog::info("using the default model {} + {}", o.model, o.mmproj);
+  }
+  if (!o.model.empty()) args.insert(args.end(), {"--model", o.model});
+  if (!o.mmproj.empty()) args.insert(args.end(), {"--mmproj", o.mmproj});
+  args.insert(args.end(), {"--ctx", std::to_string(o.ctx), "--max-image-pixels",
+                           std::to_string(o.front.limits.max_image_pixels)});
+  if (o.threads > 0) args.insert(args.end(), {"--threads", std::to_string(o.threads)});
+  if (o.gpu_layers >= 0) args.insert(args.end(), {"--gpu-layers", std::to_string(o.gpu_layers)});
+  return args;
+}
+
+std::string ModelName(const ServeOptions& o) {
+  if (o.model.empty()) return o.engine;
+  std::string name = o.model.substr(o.model.find_last_of('/') + 1);
+  if (name.ends_with(".gguf")) name.resize(name.size() - 5);
+  return name;
+}
+
+}  // namespace
+
+void AddServeFlags(CLI::App& sub, ServeOptions& o) {
+  auto& l = o.front.limits;
+  sub.add_option("--host", o.host, "address to bind")->capture_default_str();
+  sub.add_option("--port", o.port, "port to bind; 0 picks a free one")->capture_default_str();
+  sub.add_option("--engine", o.engine, "llama or chaos (model-free, for tests)")
+      ->check(CLI::IsMember({"llama", "chaos"}))->capture_default_str();
+  sub.add_option("--model", o.model, "text model GGUF (default: the embedded default model)");
+  sub.add_option("--mmproj", o.mmproj, "vision projector GGUF");
+  sub.add_option("--workers", o.workers, "worker processes running jobs")->check(CLI::Range(1, 256))->capture_default_str();
+  sub.add_option("--spare-workers", o.spare_workers, "loaded idle workers")->check(CLI::Range(0, 256))->capture_default_str();
+  sub.add_option("--request-timeout", o.request_timeout_s, "deadline per request, seconds")->check(CLI::PositiveNumber)->capture_default_str();
+  sub.add_option("--max-queue", o.max_queue, "queued jobs beyond this get 503")->check(CLI::Range(0, 1000000))->capture_default_str();
+  sub.add_option("--max-attempts", o.max_attempts, "workers that may run one job")->check(CLI::Range(1, 10))->capture_default_str();
+  sub.add_option("--quarantine-after", o.quarantine_after, "crashes on one input before quarantine")->capture_default_str();
+  sub.add_option("--quarantine-for", o.quarantine_for_s, "quarantine length, seconds")->capture_default_str();
+  sub.add_option("--drain-grace", o.drain_grace_s, "on SIGTERM, time for in-flight requests, seconds")->capture_default_str();
+  sub.add_option("--max-body-bytes", l.max_body_bytes, "request body limit")->capture_default_str();
+  sub.add_option("--max-image-bytes", l.max_image_bytes, "image size limit")->capture_default_str();
+  sub.add_option("--max-image-pixels", l.max_image_pixels, "declared width*height limit")->capture_default_str();
+  sub.add_option("--max-prompt-bytes", l.max_prompt_bytes, "prompt size limit")->capture_default_str();
+  sub.add_option("--max-tokens-limit", l.max_tokens, "ceiling for max_tokens")->capture_default_str();
+  sub.add_option("--max-header-bytes", l.max_header_bytes, "request header limit")->capture_default_str();
+  sub.add_option("--max-parts", l.max_parts, "multipart part limit")->capture_default_str();
+  sub.add_option("--max-connections", l.max_connections, "open connection cap")->capture_default_str();
+  sub.add_option_function<double>("--header-timeout", [&l](double v) { l.header_timeout = Ms(v); },
+                                  "seconds for a whole request header (slow-loris cut)");
+  sub.add_option_function<double>("--body-timeout", [&l](double v) { l.body_timeout = Ms(v); },
+                                  "seconds for a whole request body");
+  sub.add_option_function<double>("--idle-timeout", [&l](double v) { l.idle_timeout = Ms(v); },
+                                  "seconds a keep-alive connection may idle");
+  sub.add_option("--api-key", o.front.api_key, "require Authorization: Bearer KEY (except /health, /ready)");
+  sub.add_flag("--allow-fault-injection", o.front.allow_fault_injection, "honour X-Vigil-Fault (tests only)");
+  sub.add_option("--ctx", o.ctx, "worker context size, tokens")->capture_default_str();
+  sub.add_option("--threads", o.threads, "worker CPU threads (0: llama.cpp default)")->capture_default_str();
+  sub.add_option("--gpu-layers", o.gpu_layers, "layers on the GPU (-1: default)")->capture_default_str();
+  sub.add_option("--log-level", o.log_level, "trace|debug|info|warn|error")->capture_default_str();
+}
+
+int RunServe(ServeOptions o) {
+  // Logs go to stderr: stdout carries only the "listening on" line.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("vigil"));
+  spdlog::set_level(spdlog::level::from_str(o.log_level));
+  auto args = WorkerArgs(o);
+  if (!args.ok()) {
+    std::fprintf(stderr, "vigil serve: %s\n", args.error().message.c_str());
+    return 2;
+  }
+  boost::asio::io_context io;
+  supervisor::SupervisorOptions so;
+  so.worker_binary = WorkerBinary();
+  so.worker_args = *args;
+  so.workers = o.workers;
+  so.spare_workers = o.spare_workers;
+  so.max_queue = o.max_queue;
+  so.request_timeout = Ms(o.request_timeout_s);
+  so.max_attempts = o.max_attempts;
+  so.quarantine_after = o.quarantine_after;
+  so.quarantine_for = std::chrono::seconds(int64_t(o.quarantine_for_s));
+  so.allow_fault_injection = o.front.allow_fault_injection;
+  so.model_name = ModelName(o);
+  auto sup = supervisor::MakeSupervisor(io, std::move(so));
+
+  front::Router router(*sup, o.front);
+  front::Server server(io, router, o.front.limits);
+  auto port = server.Listen(o.host, static_cast<uint16_t>(o.port));
+  if (!port.ok()) {
+    std::fprintf(stderr, "vigil serve: %s\n", port.error().message.c_str());
+    return 2;
+  }
+  sup->Start();
+  std::printf("vigil: listening on http://%s:%u\n", o.host.c_str(), unsigned(*port));
+  std::fflush(stdout);
+  spdlog::info("listening on http://{}:{} (engine {}, {} workers)", o.host, *port, o.engine, o.workers);
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  int received = 0;
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (++received > 1) {
+        spdlog::warn("second signal ({}): stopping now", sig);
+        io.stop();
+        return;
+      }
+      spdlog::info("signal {}: draining (grace {}s)", sig, o.drain_grace_s);
+      server.StopAccepting();
+      sup->Drain(Ms(o.drain_grace_s), [&] {
+        spdlog::info("drained; stopping");
+        server.CloseAll();
+        io.stop();
+      });
+      wait_signal();
+    });
+  };
+  wait_signal();
+  io.run();
+  server.CloseAll();
+  sup.reset();  // SIGKILLs and reaps any worker left
+  // Let the aborted socket handlers run so connections die while the router
+  // they report to still exists.
+  io.restart();
+  io.poll();
+  return 0;
+}
+
+}  // namespace vigil::cli

@@ -1,0 +1,42 @@
+// serve.h: `vigil serve`: the supervisor and the HTTP front on one event
+// loop. SIGTERM/SIGINT drain (stop accepting, finish in-flight requests
+// within --drain-grace, stop the workers); a second signal stops at once.
+// Prints "vigil: listening on http://HOST:PORT" on stdout once bound (with
+// --port 0 the kernel picks the port; tests read it from that line).
+#pragma once
+
+#include <string>
+
+#include "front/context.h"
+
+namespace CLI {
+class App;
+}
+
+namespace vigil::cli {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string engine = "llama";
+  std::string model, mmproj;
+  int workers = 1;
+  int spare_workers = 0;
+  double request_timeout_s = 120;
+  int max_queue = 64;
+  int max_attempts = 3;
+  int quarantine_after = 2;
+  double quarantine_for_s = 600;
+  double drain_grace_s = 30;
+  int ctx = 4096;
+  int threads = 0;
+  int gpu_layers = -1;
+  front::FrontOptions front;
+  std::string log_level = "info";
+};
+
+// Adds the serve flags to sub; they fill opts.
+void AddServeFlags(CLI::App& sub, ServeOptions& opts);
+int RunServe(ServeOptions opts);
+
+}  // namespace vigil::cli

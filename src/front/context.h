@@ -1,0 +1,28 @@
+// context.h: what every route handler can reach: the dispatcher, the
+// options, the metrics. Owned by the Router; lives as long as the server.
+// Thread-safety: none; the event-loop thread only.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "front/limits.h"
+#include "front/metrics.h"
+#include "supervisor/dispatcher.h"
+
+namespace vigil::front {
+
+struct FrontOptions {
+  Limits limits;
+  std::string api_key;  // empty: no authentication
+  bool allow_fault_injection = false;
+};
+
+struct FrontContext {
+  supervisor::Dispatcher& dispatcher;
+  FrontOptions options;
+  Metrics metrics;
+  std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+};
+
+}  // namespace vigil::front
