@@ -6,7 +6,7 @@
 //                [--threads N] [--gpu-layers N] [--max-image-pixels P]
 //                [--allow-fault-injection] [--fault-at-load KIND]
 //                [--chaos-tokens-per-second R] [--chaos-load-ms MS]
-//                [--memory-limit-mb MB]
+//                [--memory-limit-mb MB] [--image-cache-mb MB]
 //
 // A parse or validation error is a fatal configuration error: main prints
 // the message and exits with kExitFatalConfig, and the supervisor does not
@@ -35,6 +35,7 @@ struct WorkerOptions {
   double chaos_tokens_per_second = 2000;
   int chaos_load_ms = 0;
   int64_t memory_limit_mb = 0;  // RLIMIT_AS for this worker; 0: none (sandbox.h)
+  int64_t image_cache_mb = 256;  // llama: image embedding cache; 0: off (embedding_cache.h)
 };
 
 // Parses and validates argv. Errors (kInvalidRequest) carry a message for

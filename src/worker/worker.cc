@@ -121,6 +121,7 @@ Result<protocol::Loaded> Load(Engine& engine, const WorkerOptions& o, WorkerStat
   eo.gpu_layers = o.gpu_layers;
   eo.chaos_tokens_per_second = o.chaos_tokens_per_second;
   eo.chaos_load_ms = o.chaos_load_ms;
+  eo.image_cache_mb = o.image_cache_mb;
   const auto start = std::chrono::steady_clock::now();
   Result<protocol::ModelFacts> facts = engine.Load(eo, [&state] { state.Advance(); });
   if (!facts) return facts.error();

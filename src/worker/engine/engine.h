@@ -37,6 +37,9 @@ struct EngineOptions {
   int gpu_layers = -1;
   double chaos_tokens_per_second = 2000;
   int chaos_load_ms = 0;
+  // llama: bytes of vision-encoder outputs kept for repeated images, in MiB
+  // (embedding_cache.h); 0 disables the cache.
+  int64_t image_cache_mb = 256;
 };
 
 struct EngineJob {

@@ -5,6 +5,7 @@
 #include <gguf.h>
 #include <mtmd-helper.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -143,6 +144,8 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
   }
   batch_ = llama_batch_init(n_batch_, 0, 1);
   image_size_ = ReadImageSize(options.mmproj);
+  image_cache_ = EmbeddingCache(static_cast<size_t>(std::max<int64_t>(options.image_cache_mb, 0))
+                                << 20);
   return Facts(options);
 }
 

@@ -12,6 +12,16 @@
 // sampled one by one until EOG, max_tokens, a stop string, a full context or
 // cancellation. The KV cache is cleared at the start of every job.
 //
+// Repeated images: Tokenize tags the image with the SHA-256 of its RGB8
+// pixels (mtmd_bitmap_set_id, read back from the chunk), and Prefill keeps
+// each image chunk's output embeddings in an LRU EmbeddingCache keyed by that
+// hash plus the chunk's ordinal among the image's chunks (a model that slices
+// an image makes several chunks of one id). On a hit the encode is skipped
+// and the cached embeddings are decoded as a fresh encode's would be
+// (mtmd_helper_decode_image_chunk, non-causal where the model wants it); the
+// job's image_encode_ms is then the lookup time, near 0, and stderr says
+// "image cache hit".
+//
 // Cancellation reaches inside long computations: llama's abort callback
 // (text decode, CPU backend) and the vision graph's eval callback (image
 // encode) both poll JobEvents::cancelled().
@@ -24,6 +34,7 @@
 #include <atomic>
 #include <vector>
 
+#include "worker/engine/embedding_cache.h"
 #include "worker/engine/engine.h"
 
 namespace vigil::worker {
@@ -50,6 +61,10 @@ class LlamaEngine final : public Engine {
   Result<std::string> FormatPrompt(const std::string& prompt, bool with_image) const;
   Result<mtmd::input_chunks_ptr> Tokenize(const std::string& text, const imaging::RgbImage* image);
   Result<Prefilled> Prefill(const mtmd_input_chunks* chunks, JobEvents& events, RunStats& stats);
+  // Encodes an image chunk, or finds its embeddings in the cache; nullptr
+  // and no error when cancelled.
+  Result<EmbeddingCache::Embeddings> ImageEmbeddings(const mtmd_input_chunk* chunk,
+                                                     const std::string& key, JobEvents& events);
   Status DecodeText(const llama_token* tokens, size_t n, llama_pos pos, bool logits_last);
   Status Generate(const protocol::SamplingParams& params, llama_pos n_past, JobEvents& events,
                   RunStats& stats);
@@ -72,6 +87,7 @@ class LlamaEngine final : public Engine {
   // The running job, for the callbacks llama.cpp makes from inside compute.
   std::atomic<JobEvents*> events_{nullptr};
   uint64_t eval_nodes_ = 0;
+  EmbeddingCache image_cache_;
 };
 
 }  // namespace vigil::worker

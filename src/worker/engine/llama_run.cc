@@ -2,7 +2,10 @@
 #include <mtmd-helper.h>
 
 #include <chrono>
+#include <cstdio>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "worker/engine/llama_engine.h"
 
@@ -91,6 +94,12 @@ Result<mtmd::input_chunks_ptr> LlamaEngine::Tokenize(const std::string& text,
     bitmap.ptr.reset(mtmd_bitmap_init(static_cast<uint32_t>(image->width),
                                       static_cast<uint32_t>(image->height), image->pixels.data()));
     if (!bitmap.ptr) return Internal("mtmd_bitmap_init failed");
+    // The id travels to the image chunk(s): the embedding cache's key.
+    if (image_cache_.enabled()) {
+      const std::string key =
+          EmbeddingCache::KeyOf(image->width, image->height, image->pixels.data());
+      bitmap.set_id(key.c_str());
+    }
     bitmaps.push_back(bitmap.ptr.get());
   }
   mtmd_input_text input{text.c_str(), text.size(), /*add_special=*/true, /*parse_special=*/true};
@@ -124,6 +133,7 @@ Result<LlamaEngine::Prefilled> LlamaEngine::Prefill(const mtmd_input_chunks* chu
   Prefilled out;
   events.OnProgress(Phase::kPrefill, 0, total);
   const size_t n_chunks = mtmd_input_chunks_size(chunks);
+  std::map<std::string, int> image_chunk_index;  // image id -> chunks of it seen
   for (size_t c = 0; c < n_chunks; ++c) {
     const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks, c);
     const bool last = c + 1 == n_chunks;
@@ -142,18 +152,21 @@ Result<LlamaEngine::Prefilled> LlamaEngine::Prefill(const mtmd_input_chunks* chu
       }
       continue;
     }
-    // Image: encode with the vision tower, then decode its embeddings.
+    // Image: encode with the vision tower (or find the embeddings in the
+    // cache), then decode them.
     if (last) return Internal("prompt ends with an image; no logits to sample from");
+    const char* id = mtmd_input_chunk_get_id(chunk);
+    std::string key;
+    if (id && *id) key = std::string(id) + "#" + std::to_string(image_chunk_index[id]++);
     events.OnProgress(Phase::kImageEncode, 0, 1);
     const auto t = Clock::now();
-    eval_nodes_ = 0;
-    const int32_t rc = mtmd_encode_chunk(mtmd_, chunk);
-    if ((out.cancelled = events.cancelled())) return out;
-    if (rc != 0) return Internal("image encode failed: " + std::to_string(rc));
+    Result<EmbeddingCache::Embeddings> embd = ImageEmbeddings(chunk, key, events);
+    if (!embd) return embd.error();
+    if ((out.cancelled = !*embd)) return out;
     stats.timings.image_encode_ms += Ms(Clock::now() - t);
     events.OnProgress(Phase::kImageEncode, 1, 1);
     llama_pos new_n_past = out.n_past;
-    const int32_t rd = mtmd_helper_decode_image_chunk(mtmd_, ctx_, chunk, mtmd_get_output_embd(mtmd_),
+    const int32_t rd = mtmd_helper_decode_image_chunk(mtmd_, ctx_, chunk, (*embd)->data(),
                                                       out.n_past, 0, n_batch_, &new_n_past,
                                                       nullptr, nullptr);
     if ((out.cancelled = events.cancelled())) return out;
@@ -164,6 +177,42 @@ Result<LlamaEngine::Prefilled> LlamaEngine::Prefill(const mtmd_input_chunks* chu
   }
   stats.timings.prefill_ms = Ms(Clock::now() - start) - stats.timings.image_encode_ms;
   return out;
+}
+
+Result<EmbeddingCache::Embeddings> LlamaEngine::ImageEmbeddings(const mtmd_input_chunk* chunk,
+                                                                const std::string& key,
+                                                                JobEvents& events) {
+  const size_t n_tokens = mtmd_input_chunk_get_n_tokens(chunk);
+  const size_t n_floats = n_tokens * static_cast<size_t>(llama_model_n_embd_inp(model_));
+  const auto start = Clock::now();
+  if (!key.empty()) {
+    EmbeddingCache::Embeddings hit = image_cache_.Find(key);
+    if (hit && hit->size() == n_floats) {
+      std::fprintf(stderr,
+                   "vigil-worker: image cache hit %.16s (%zu tokens, encode skipped; "
+                   "%zu cached, %.1f MiB)\n",
+                   key.c_str(), n_tokens, image_cache_.size(), image_cache_.bytes() / 1048576.0);
+      return hit;
+    }
+  }
+  eval_nodes_ = 0;
+  const int32_t rc = mtmd_encode_chunk(mtmd_, chunk);
+  // A cancelled encode may report success with partial embeddings
+  // (OnEncodeEval): check before trusting, and never cache them.
+  if (events.cancelled()) return EmbeddingCache::Embeddings();
+  if (rc != 0) return Internal("image encode failed: " + std::to_string(rc));
+  const float* out = mtmd_get_output_embd(mtmd_);
+  if (!out) return Internal("image encode produced no embeddings");
+  auto embd = std::make_shared<std::vector<float>>(out, out + n_floats);
+  if (!key.empty()) {
+    image_cache_.Insert(key, embd);
+    std::fprintf(stderr,
+                 "vigil-worker: image cache miss %.16s (%zu tokens, encoded in %.0f ms; "
+                 "%zu cached, %.1f MiB)\n",
+                 key.c_str(), n_tokens, Ms(Clock::now() - start), image_cache_.size(),
+                 image_cache_.bytes() / 1048576.0);
+  }
+  return embd;
 }
 
 llama_sampler* LlamaEngine::MakeSampler(const protocol::SamplingParams& p) const {
