@@ -39,6 +39,7 @@ struct JobSpec {
   std::string image;  // encoded image bytes, already sniffed; may be empty
   protocol::SamplingParams params;
   std::optional<protocol::FaultSpec> fault;  // set only with --allow-fault-injection
+  bool fault_on_every_attempt = false;       // else the fault applies to attempt 1 only
   std::chrono::milliseconds timeout{0};      // 0: the server's --request-timeout; never more
   std::string route;                         // "/analyze", "/v1/chat/completions": logs
   std::string request_id;                    // for logs and crash reports

@@ -1,0 +1,47 @@
+#include "supervisor/crash_report.h"
+
+#include <ctime>
+
+namespace vigil::supervisor {
+namespace {
+
+std::string Iso8601(std::chrono::system_clock::time_point t) {
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()) % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms.count()));
+  return buf;
+}
+
+}  // namespace
+
+nlohmann::json ToJson(const CrashReport& r) {
+  nlohmann::json j = {
+      {"cause", r.cause},
+      {"detail", r.detail},
+      {"state", r.state},
+      {"phase", r.phase},
+      {"slot", r.slot},
+      {"incarnation", r.incarnation},
+      {"pid", r.pid},
+      {"uptime_s", r.uptime_s},
+      {"time", Iso8601(r.time)},
+      {"stderr_tail", r.stderr_tail},
+  };
+  j["signal"] = r.signal != 0 ? nlohmann::json(r.signal) : nlohmann::json(nullptr);
+  j["signal_name"] = r.signal != 0 ? nlohmann::json(r.signal_name) : nlohmann::json(nullptr);
+  j["exit_code"] = r.exit_code >= 0 ? nlohmann::json(r.exit_code) : nlohmann::json(nullptr);
+  if (r.job_id != 0) {
+    j["job_id"] = r.job_id;
+    j["request_id"] = r.request_id;
+    j["fingerprint"] = r.fingerprint;
+  }
+  if (r.kill_to_reap_ms >= 0) j["kill_to_reap_ms"] = r.kill_to_reap_ms;
+  return j;
+}
+
+}  // namespace vigil::supervisor

@@ -1,0 +1,51 @@
+#include "supervisor/fingerprint.h"
+
+#include <cstring>
+
+#include "supervisor/sha256.h"
+
+namespace vigil::supervisor {
+namespace {
+
+void Field(Sha256& h, std::string_view bytes) {
+  uint8_t len[8];
+  const uint64_t n = bytes.size();
+  for (int i = 0; i < 8; ++i) len[i] = uint8_t(n >> (8 * i));
+  h.Update(std::string_view(reinterpret_cast<const char*>(len), 8));
+  h.Update(bytes);
+}
+
+void Number(Sha256& h, double v) {
+  char buf[8];
+  std::memcpy(buf, &v, 8);
+  Field(h, std::string_view(buf, 8));
+}
+
+}  // namespace
+
+std::string Fingerprint(const JobSpec& spec) {
+  Sha256 h;
+  Field(h, "vigil-input-v1");
+  Field(h, spec.image);
+  Field(h, spec.prompt);
+  const auto& p = spec.params;
+  Field(h, std::to_string(p.max_tokens));
+  Number(h, p.temperature);
+  Number(h, p.top_p);
+  Field(h, std::to_string(p.top_k));
+  Field(h, std::to_string(p.seed));
+  Field(h, std::to_string(p.stop.size()));
+  for (const auto& s : p.stop) Field(h, s);
+  Field(h, p.ignore_eos ? "1" : "0");
+  if (spec.fault) {
+    Field(h, "fault");
+    Field(h, spec.fault->kind);
+    Field(h, spec.fault->at);
+    Field(h, std::to_string(spec.fault->after_tokens));
+    Field(h, std::to_string(spec.fault->exit_code));
+  }
+  auto digest = h.Finish();
+  return ToHex(digest.data(), digest.size());
+}
+
+}  // namespace vigil::supervisor

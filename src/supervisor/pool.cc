@@ -1,0 +1,202 @@
+#include "supervisor/pool.h"
+
+#include <cstdio>
+
+#include <boost/asio/post.hpp>
+
+namespace vigil::supervisor {
+
+namespace asio = boost::asio;
+
+Pool::Pool(asio::io_context& io, const SupervisorOptions& options, PoolListener& listener,
+           EventSink events)
+    : io_(io), options_(options), listener_(listener), events_(std::move(events)), watcher_(io) {
+  const int n = std::max(1, options.workers) + std::max(0, options.spare_workers);
+  for (int i = 0; i < n; ++i) {
+    auto slot = std::unique_ptr<Slot>(new Slot{
+        .index = i,
+        .policy = RestartPolicy(options.restart_intensity, options.restart_period,
+                                options.backoff_min, options.backoff_max),
+        .timer = std::make_unique<asio::steady_timer>(io)});
+    slots_.push_back(std::move(slot));
+  }
+}
+
+Pool::~Pool() {
+  *alive_ = false;
+  for (auto& slot : slots_) {
+    slot->timer->cancel();
+    if (slot->worker) slot->worker->KillAndReapNow();
+  }
+}
+
+void Pool::Start() {
+  for (auto& slot : slots_) SpawnSlot(*slot);
+}
+
+void Pool::SpawnSlot(Slot& slot) {
+  if (stopping_) return;
+  WorkerHandle::Config config{
+      .binary = options_.worker_binary,
+      .args = options_.worker_args,
+      .slot = slot.index,
+      .incarnation = slot.incarnation,
+      .hang = options_.hang,
+      .kill_grace = options_.kill_grace,
+      .address_space_limit = options_.worker_address_space_limit,
+      .events = events_,
+  };
+  if (options_.allow_fault_injection) config.args.push_back("--allow-fault-injection");
+  slot.worker = std::make_shared<WorkerHandle>(io_, watcher_, *this, std::move(config));
+  slot.state = SlotState::kRunning;
+  slot.reason.clear();
+  Status spawned = slot.worker->Spawn();
+  if (!spawned.ok()) {
+    events_(LogLevel::kError, "worker_spawn_failed",
+            {{"slot", slot.index}, {"error", spawned.error().message}});
+    slot.worker.reset();
+    ExitInfo info{.cause = "spawn_failed", .detail = spawned.error().message};
+    CrashReport report{.cause = info.cause, .detail = info.detail, .slot = slot.index,
+                       .incarnation = slot.incarnation,
+                       .time = std::chrono::system_clock::now()};
+    RecordCrash(slot, report);
+    ScheduleRestart(slot, info, &report);
+  }
+}
+
+WorkerHandle* Pool::TakeIdle() {
+  if (stopping_) return nullptr;
+  int busy = 0;
+  WorkerHandle* idle = nullptr;
+  for (auto& slot : slots_) {
+    if (!slot->worker || slot->worker->killing()) continue;
+    if (slot->worker->state() == WorkerState::kBusy) ++busy;
+    if (slot->worker->state() == WorkerState::kIdle && !idle) idle = slot->worker.get();
+  }
+  return busy < std::max(1, options_.workers) ? idle : nullptr;
+}
+
+WorkerHandle* Pool::WorkerAt(int slot) {
+  if (slot < 0 || slot >= static_cast<int>(slots_.size())) return nullptr;
+  return slots_[slot]->worker.get();
+}
+
+void Pool::StopAll(std::function<void()> done) {
+  stopping_ = true;
+  stop_done_ = std::move(done);
+  for (auto& slot : slots_) {
+    slot->timer->cancel();
+    if (slot->worker && slot->worker->state() != WorkerState::kDead) {
+      slot->worker->Stop();
+    } else {
+      slot->state = SlotState::kStopped;
+    }
+  }
+  MaybeFinishStop();
+}
+
+void Pool::MaybeFinishStop() {
+  if (!stopping_ || !stop_done_) return;
+  for (auto& slot : slots_) {
+    if (slot->worker && slot->worker->state() != WorkerState::kDead) return;
+  }
+  events_(LogLevel::kInfo, "pool_stopped", {{"workers", slots_.size()}});
+  asio::post(io_, std::exchange(stop_done_, nullptr));
+}
+
+// ---- worker events ------------------------------------------------------------
+
+void Pool::OnWorkerLoaded(WorkerHandle& w, const protocol::Loaded& loaded) {
+  if (model_name_.empty()) model_name_ = loaded.model.name;
+  (void)w;
+  listener_.OnWorkerAvailable();
+}
+
+void Pool::OnJobProgress(WorkerHandle&, const protocol::Progress& progress) {
+  listener_.OnJobProgress(progress.job_id, progress);
+}
+
+void Pool::OnJobPiece(WorkerHandle&, const protocol::Piece& piece) {
+  listener_.OnJobPiece(piece.job_id, piece);
+}
+
+void Pool::OnJobDone(WorkerHandle& w, protocol::Done& done) {
+  Slot& slot = *slots_[w.slot()];
+  slot.jobs_served++;
+  slot.policy.OnHealthy();
+  listener_.OnJobDone(done.job_id, done);
+  listener_.OnWorkerAvailable();
+}
+
+void Pool::OnJobFailed(WorkerHandle& w, const protocol::Failed& failed) {
+  Slot& slot = *slots_[w.slot()];
+  slot.jobs_served++;
+  listener_.OnJobFailed(failed.job_id, failed);
+  listener_.OnWorkerAvailable();
+}
+
+void Pool::RecordCrash(Slot& slot, const CrashReport& report) {
+  slot.crashes.push_back(report);
+  while (slot.crashes.size() > 5) slot.crashes.pop_front();
+  restarts_by_cause_[report.cause]++;
+  if (report.kill_to_reap_ms >= 0) last_kill_to_reap_ms_ = report.kill_to_reap_ms;
+}
+
+void Pool::OnWorkerExited(WorkerHandle& w, const ExitInfo& info, const CrashReport* report) {
+  Slot& slot = *slots_[w.slot()];
+  auto keep = slot.worker;  // w stays valid until we return
+  const uint64_t job_id = w.job().job_id;
+  if (report) RecordCrash(slot, *report);
+  slot.worker.reset();
+  if (stopping_) {
+    slot.state = SlotState::kStopped;
+  } else {
+    ScheduleRestart(slot, info, report);
+  }
+  if (job_id != 0) {
+    CrashReport lost = report ? *report : CrashReport{.cause = info.cause, .detail = info.detail};
+    listener_.OnJobLost(job_id, lost);
+  }
+  MaybeFinishStop();
+}
+
+void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report) {
+  const bool exec_failed = info.exit_code == 127 && report && report->state == "starting";
+  if (info.cause == "fatal_config" || exec_failed) {
+    slot.state = SlotState::kFailed;
+    std::string last = report && !report->stderr_tail.empty() ? report->stderr_tail.back() : "";
+    slot.reason = "worker " + info.detail + (exec_failed ? " (could not start)" : "") +
+                  (last.empty() ? "" : ": " + last);
+    events_(LogLevel::kError, "worker_abandoned", {{"slot", slot.index}, {"reason", slot.reason}});
+    return;
+  }
+  const TimePoint now = Clock::now();
+  const bool counted = !report || report->job_id == 0;
+  auto decision = slot.policy.OnExit(now, counted);
+  slot.incarnation++;
+  slot.restarts++;
+  slot.restart_at = decision.at;
+  if (decision.hold) {
+    slot.state = SlotState::kHeld;
+    slot.reason = std::to_string(decision.restarts_in_period) + " restarts within " +
+                  std::to_string(options_.restart_period.count()) +
+                  " s (restart intensity exceeded); last: " + info.detail;
+    events_(LogLevel::kError, "worker_restarts_held",
+            {{"slot", slot.index}, {"reason", slot.reason},
+             {"hold_s", Seconds(decision.at - now)}});
+  } else {
+    slot.state = SlotState::kRestarting;
+    events_(LogLevel::kInfo, "worker_restart_scheduled",
+            {{"slot", slot.index}, {"in_ms", Seconds(decision.at - now) * 1000},
+             {"cause", info.cause}});
+  }
+  slot.timer->expires_at(decision.at);
+  slot.timer->async_wait([this, &slot, hold = decision.hold,
+                          alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+    if (ec || !alive.lock() || stopping_) return;
+    if (hold) slot.policy.OnHoldEnded();
+    SpawnSlot(slot);
+  });
+}
+
+}  // namespace vigil::supervisor

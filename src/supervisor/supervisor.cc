@@ -1,0 +1,174 @@
+#include <cmath>
+#include <cstdio>
+
+#include "supervisor/fingerprint.h"
+#include "supervisor/supervisor_impl.h"
+
+namespace vigil::supervisor {
+
+namespace asio = boost::asio;
+
+std::unique_ptr<Supervisor> MakeSupervisor(asio::io_context& io, SupervisorOptions options) {
+  return std::make_unique<SupervisorImpl>(io, std::move(options));
+}
+
+SupervisorImpl::SupervisorImpl(asio::io_context& io, SupervisorOptions options)
+    : io_(io),
+      options_(std::move(options)),
+      events_(MakeEventSink(options_.event_listener)),
+      quarantine_(options_.quarantine_after, options_.quarantine_for) {
+  options_.max_attempts = std::max(1, options_.max_attempts);
+  pool_ = std::make_unique<Pool>(io_, options_, *this, events_);
+}
+
+SupervisorImpl::~SupervisorImpl() {
+  *alive_ = false;
+  pool_.reset();  // SIGKILL + reap every worker before the jobs go
+}
+
+void SupervisorImpl::Start() {
+  if (started_) return;
+  started_ = true;
+  pool_->Start();
+}
+
+JobRecord* SupervisorImpl::Find(JobId id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+std::unique_ptr<JobRecord> SupervisorImpl::Take(JobId id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return nullptr;
+  auto job = std::move(it->second);
+  jobs_.erase(it);
+  if (!job->running) std::erase(queue_, id);
+  job->timer->cancel();
+  return job;
+}
+
+JobId SupervisorImpl::Submit(JobSpec spec, std::shared_ptr<JobObserver> observer) {
+  const JobId id = next_id_++;
+  const TimePoint now = Clock::now();
+  if (!options_.allow_fault_injection) spec.fault.reset();
+  auto reject = [&](ErrorCode code, std::string message, bool retryable) {
+    outcomes_[std::string(WireName(code))]++;
+    events_(LogLevel::kInfo, "job_rejected", {{"job_id", id}, {"request_id", spec.request_id},
+                                              {"error", WireName(code)}, {"message", message}});
+    observer->OnFailed(MakeError(code, std::move(message)), 0, retryable);
+    return id;
+  };
+  if (draining_) return reject(ErrorCode::kNotReady, "the server is shutting down", true);
+  std::string fingerprint = Fingerprint(spec);
+  if (quarantine_.IsQuarantined(fingerprint, now)) {
+    return reject(ErrorCode::kInputQuarantined, QuarantineMessage(fingerprint, now), false);
+  }
+  if (started_ && !pool_->AnyCanServeSoon()) {
+    return reject(ErrorCode::kNotReady, pool_->NotReadyReason(), true);
+  }
+  if (static_cast<int>(queue_.size()) >= options_.max_queue) {
+    return reject(ErrorCode::kOverloaded,
+                  "the queue is full (" + std::to_string(queue_.size()) + " jobs waiting)", true);
+  }
+  auto job = std::make_unique<JobRecord>();
+  job->id = id;
+  job->fingerprint = std::move(fingerprint);
+  job->deterministic = spec.params.temperature == 0 || spec.params.seed != 0;
+  auto timeout = options_.request_timeout;
+  if (spec.timeout.count() > 0) timeout = std::min(timeout, spec.timeout);
+  job->deadline = now + timeout;
+  job->spec = std::move(spec);
+  job->observer = std::move(observer);
+  job->timer = std::make_unique<asio::steady_timer>(io_, job->deadline);
+  job->timer->async_wait([this, id, alive = std::weak_ptr<bool>(alive_)](
+                             const boost::system::error_code& ec) {
+    if (!ec && alive.lock()) OnDeadline(id);
+  });
+  jobs_.emplace(id, std::move(job));
+  queue_.push_back(id);
+  Pump();
+  return id;
+}
+
+void SupervisorImpl::Pump() {
+  while (!queue_.empty()) {
+    WorkerHandle* worker = pool_->TakeIdle();
+    if (!worker) return;
+    const JobId id = queue_.front();
+    queue_.pop_front();
+    JobRecord* job = Find(id);
+    if (job) StartAttempt(*job, *worker);
+  }
+}
+
+void SupervisorImpl::StartAttempt(JobRecord& job, WorkerHandle& worker) {
+  job.attempts++;
+  job.running = true;
+  job.slot = worker.slot();
+  job.attempt_text.clear();
+  protocol::Job msg;
+  msg.job_id = job.id;
+  msg.prompt = job.spec.prompt;
+  msg.params = job.spec.params;
+  msg.image = job.spec.image;
+  // A test's fault applies to the first attempt only, unless it asks for all.
+  if (job.spec.fault && (job.attempts == 1 || job.spec.fault_on_every_attempt)) {
+    msg.fault = job.spec.fault;
+  }
+  events_(LogLevel::kDebug, "job_started",
+          {{"job_id", job.id}, {"request_id", job.spec.request_id}, {"worker", worker.id()},
+           {"attempt", job.attempts}});
+  worker.StartJob(std::move(msg), JobTag{job.id, job.spec.request_id, job.fingerprint});
+}
+
+void SupervisorImpl::CancelOnWorker(JobRecord& job) {
+  if (!job.running) return;
+  WorkerHandle* worker = pool_->WorkerAt(job.slot);
+  if (worker && worker->job().job_id == job.id) worker->CancelJob(job.id);
+}
+
+void SupervisorImpl::Cancel(JobId id) {
+  JobRecord* job = Find(id);
+  if (!job) return;
+  CancelOnWorker(*job);
+  auto taken = Take(id);
+  outcomes_["cancelled"]++;
+  events_(LogLevel::kInfo, "job_cancelled", {{"job_id", id}, {"request_id", taken->spec.request_id}});
+  MaybeFinishDrain();
+}
+
+void SupervisorImpl::OnDeadline(JobId id) {
+  JobRecord* job = Find(id);
+  if (!job) return;
+  CancelOnWorker(*job);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f s",
+                Seconds(job->spec.timeout.count() > 0
+                            ? std::min<Clock::duration>(job->spec.timeout, options_.request_timeout)
+                            : Clock::duration(options_.request_timeout)));
+  Fail(id, ErrorCode::kTimeout, std::string("the request did not finish within ") + buf, true);
+}
+
+// Ends a job with an error: exactly once, after it left every table.
+void SupervisorImpl::Fail(JobId id, ErrorCode code, std::string message, bool retryable) {
+  auto job = Take(id);
+  if (!job) return;
+  outcomes_[std::string(WireName(code))]++;
+  events_(code == ErrorCode::kWorkerCrashed ? LogLevel::kWarn : LogLevel::kInfo, "job_failed",
+          {{"job_id", id}, {"request_id", job->spec.request_id}, {"error", WireName(code)},
+           {"message", message}, {"attempts", job->attempts}});
+  job->observer->OnFailed(MakeError(code, std::move(message)), job->attempts, retryable);
+  MaybeFinishDrain();
+}
+
+std::string SupervisorImpl::QuarantineMessage(const std::string& fingerprint, TimePoint now) const {
+  const int crashes = quarantine_.Crashes(fingerprint, now);
+  auto until = quarantine_.QuarantinedUntil(fingerprint, now);
+  const double left = until ? Seconds(*until - now) : 0;
+  std::string times = crashes == 2 ? "twice" : std::to_string(crashes) + " times";
+  std::string span = left >= 90 ? std::to_string(static_cast<int>(std::ceil(left / 60))) + " minutes"
+                                : std::to_string(static_cast<int>(std::ceil(left))) + " seconds";
+  return "the model crashed on this input " + times + "; it is quarantined for " + span;
+}
+
+}  // namespace vigil::supervisor

@@ -1,0 +1,87 @@
+// supervisor.h: the supervisor core: a pool of disposable worker processes
+// behind the Dispatcher seam (dispatcher.h).
+//
+// The supervisor owns every job from Submit to its one terminal callback. It
+// spawns `vigil-worker` processes (one model context each), feeds them jobs
+// one at a time from a bounded FIFO queue, watches their heartbeats, sees
+// their death at once through a pidfd, retries jobs a dead worker dropped,
+// quarantines inputs that keep killing workers, and restarts workers with
+// exponential backoff under an OTP-style restart intensity.
+//
+// Ownership: MakeSupervisor returns the only owner. Destroying it SIGKILLs
+// and reaps every worker synchronously (no orphans, no zombies); observers of
+// unfinished jobs get no callback after that.
+//
+// Thread-safety: none. Every method, and every callback, runs on the one
+// thread that runs the io_context given to MakeSupervisor. No method blocks.
+//
+// Errors reach clients only through JobObserver::OnFailed (see dispatcher.h):
+// kOverloaded (queue full, retryable), kNotReady (draining), kInputQuarantined,
+// kWorkerCrashed (retries exhausted: the message names the signal or exit
+// code), kTimeout (at the deadline), and the worker's typed failures
+// (kInvalidImage, kImageTooLarge, kPromptTooLong, ...) passed through.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include "supervisor/dispatcher.h"
+
+namespace vigil::supervisor {
+
+// Per-phase liveness limits. A loading or busy worker whose progress counter
+// (or phase) has not changed for its phase's limit is hung; a worker that
+// sent no heartbeat at all for `heartbeat` is hung in any state.
+struct HangLimits {
+  std::chrono::milliseconds load{120000};
+  std::chrono::milliseconds image_encode{120000};  // also image_decode
+  std::chrono::milliseconds prefill{60000};
+  std::chrono::milliseconds decode{10000};
+  std::chrono::milliseconds heartbeat{10000};      // no heartbeat at all
+};
+
+struct SupervisorOptions {
+  std::string worker_binary;              // path to vigil-worker
+  std::vector<std::string> worker_args;   // engine/model flags passed through
+  int workers = 1;                        // workers that run jobs at once
+  int spare_workers = 0;                  // loaded idle extras (take a dead worker's place)
+  int max_queue = 64;                     // queued jobs beyond this: kOverloaded
+  std::chrono::milliseconds request_timeout{120000};
+  int max_attempts = 3;                   // workers that may run one job, in total
+  int quarantine_after = 2;               // crashes on one input before quarantine
+  std::chrono::seconds quarantine_for{600};
+  bool allow_fault_injection = false;     // passes --allow-fault-injection, keeps JobSpec.fault
+  int restart_intensity = 5;              // more restarts than this ...
+  std::chrono::seconds restart_period{60};  // ... within this: the slot is held a period
+  std::chrono::milliseconds backoff_min{100};
+  std::chrono::milliseconds backoff_max{10000};
+  HangLimits hang;
+  std::chrono::milliseconds kill_grace{500};  // Shutdown/Cancel -> SIGKILL
+  // RLIMIT_AS for each worker, in bytes; 0: none. An allocation past it fails
+  // inside the worker (an oom the supervisor can name) instead of waking the
+  // kernel's OOM killer. Leave 0 for GPU engines: drivers map huge ranges.
+  int64_t worker_address_space_limit = 0;
+  std::string model_name;                 // until a worker reports one
+  // Optional: receives every supervisor event (the same as the log lines:
+  // worker_spawned, worker_loaded, worker_exited, worker_hung, job_retried,
+  // input_quarantined, ...) on the event-loop thread. For tests and tools.
+  std::function<void(std::string_view event, const nlohmann::json& fields)> event_listener;
+};
+
+class Supervisor : public Dispatcher {
+ public:
+  // Spawns the workers. Jobs submitted before any worker loads wait in the
+  // queue. REQUIRES: called once, on the event-loop thread.
+  virtual void Start() = 0;
+};
+
+std::unique_ptr<Supervisor> MakeSupervisor(boost::asio::io_context& io, SupervisorOptions options);
+
+}  // namespace vigil::supervisor

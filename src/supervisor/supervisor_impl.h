@@ -1,0 +1,122 @@
+// supervisor_impl.h: the Supervisor behind MakeSupervisor (internal).
+//
+// Life of a job:
+//
+//   Submit --quarantined / queue full / draining--> OnFailed at once
+//     |
+//     v
+//   queued --worker idle--> running --Done--> OnDone
+//     ^                        |   --Failed--> OnFailed (typed, not retried)
+//     |                        |   --worker died--> lost
+//     +------ retry -----------+ (lost: attempts left, input not quarantined,
+//                                 nothing streamed or deterministic replay)
+//   deadline (queued or running): OnFailed kTimeout at once; a running
+//   worker gets Cancel, then SIGKILL after kill_grace (worker_handle.h).
+//   Cancel(id): dropped from the queue, or Cancel sent; no callback after.
+//
+// Replay: when a deterministic job (temperature 0 or a fixed seed) is
+// retried after text reached the client, the new attempt's text is compared
+// with what was delivered; only text past that prefix is passed on, and a
+// divergence ends the job with kWorkerCrashed.
+//
+// Suspects: a worker runs one job at a time today, so the job a dead worker
+// ran is the sole suspect and the crash is charged to its fingerprint. If
+// workers ever run several jobs, each would be retried alone and only a
+// crash while running alone charged (see OnJobLost).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "supervisor/clock.h"
+#include "supervisor/events.h"
+#include "supervisor/pool.h"
+#include "supervisor/quarantine.h"
+#include "supervisor/supervisor.h"
+
+namespace vigil::supervisor {
+
+struct JobRecord {
+  JobId id = 0;
+  JobSpec spec;
+  std::shared_ptr<JobObserver> observer;
+  std::string fingerprint;
+  bool deterministic = false;
+  bool running = false;       // else queued
+  int slot = -1;              // while running
+  int attempts = 0;           // workers that started it
+  std::string delivered;      // text passed to the observer
+  std::string attempt_text;   // text of the current attempt
+  std::vector<std::string> crash_details;
+  TimePoint deadline;
+  std::unique_ptr<boost::asio::steady_timer> timer;
+};
+
+class SupervisorImpl final : public Supervisor, public PoolListener {
+ public:
+  SupervisorImpl(boost::asio::io_context& io, SupervisorOptions options);
+  ~SupervisorImpl() override;
+
+  // Supervisor / Dispatcher
+  void Start() override;
+  JobId Submit(JobSpec spec, std::shared_ptr<JobObserver> observer) override;
+  void Cancel(JobId id) override;
+  Readiness GetReadiness() const override;
+  nlohmann::json WorkersJson() const override;
+  void AppendMetrics(std::string& out) const override;
+  std::string ModelName() const override;
+  void Drain(std::chrono::milliseconds grace, std::function<void()> done) override;
+
+  // PoolListener
+  void OnWorkerAvailable() override;
+  void OnJobProgress(uint64_t job_id, const protocol::Progress& progress) override;
+  void OnJobPiece(uint64_t job_id, const protocol::Piece& piece) override;
+  void OnJobDone(uint64_t job_id, protocol::Done& done) override;
+  void OnJobFailed(uint64_t job_id, const protocol::Failed& failed) override;
+  void OnJobLost(uint64_t job_id, const CrashReport& report) override;
+
+ private:
+  JobRecord* Find(JobId id);
+  std::unique_ptr<JobRecord> Take(JobId id);  // removes from the table and the queue
+  void Pump();
+  void StartAttempt(JobRecord& job, WorkerHandle& worker);
+  void OnDeadline(JobId id);
+  void CancelOnWorker(JobRecord& job);
+  void Fail(JobId id, ErrorCode code, std::string message, bool retryable);
+  void Diverged(JobRecord& job);
+  std::string CrashMessage(const JobRecord& job) const;
+  std::string QuarantineMessage(const std::string& fingerprint, TimePoint now) const;
+  void MaybeFinishDrain();
+  void StopWorkers();
+
+  boost::asio::io_context& io_;
+  SupervisorOptions options_;
+  EventSink events_;
+  std::unique_ptr<Pool> pool_;
+  Quarantine quarantine_;
+  std::unordered_map<JobId, std::unique_ptr<JobRecord>> jobs_;
+  std::deque<JobId> queue_;
+  JobId next_id_ = 1;
+  bool started_ = false;
+
+  bool draining_ = false;
+  bool stopping_workers_ = false;
+  bool drained_ = false;  // workers stopped; later Drain calls finish at once
+  std::vector<std::function<void()>> drain_done_;
+  std::unique_ptr<boost::asio::steady_timer> drain_timer_;
+
+  // metrics
+  int64_t retries_total_ = 0;
+  int64_t quarantined_total_ = 0;
+  std::map<std::string, int64_t> outcomes_;  // jobs ended, by ErrorCode wire name or "ok"
+
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace vigil::supervisor

@@ -1,0 +1,110 @@
+// WorkerHandle, part two: the worker's death. The pidfd fired and the child
+// is reaped; read what it left behind, decide what killed it, report.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "supervisor/worker_handle.h"
+
+namespace vigil::supervisor {
+
+// Frames and output the worker wrote just before dying are still buffered in
+// the kernel: read them now, so a Done sent before an exit still counts and
+// the crash report carries the last stderr lines.
+void WorkerHandle::DrainAfterExit() {
+  char buf[16 * 1024];
+  if (!killing()) {
+    for (;;) {
+      ssize_t n = ::recv(channel_.native_handle(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) break;
+      decoder_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    }
+    ProcessFrames();
+  }
+  for (;;) {
+    ssize_t n = ::read(output_.native_handle(), buf, sizeof buf);
+    if (n <= 0) break;
+    OnOutputBytes(buf, static_cast<size_t>(n), false);
+  }
+  OnOutputBytes(nullptr, 0, true);
+}
+
+CrashReport WorkerHandle::MakeReport(const ExitInfo& info) const {
+  CrashReport r;
+  r.cause = info.cause;
+  r.signal = info.signal;
+  if (info.signal != 0) r.signal_name = SignalName(info.signal);
+  r.exit_code = info.exit_code;
+  r.detail = info.detail;
+  r.stderr_tail.assign(stderr_tail_.begin(), stderr_tail_.end());
+  r.state = std::string(WorkerStateName(state_));
+  r.phase = monitor_.phase();
+  r.job_id = job_.job_id;
+  r.request_id = job_.request_id;
+  r.fingerprint = job_.fingerprint;
+  r.slot = config_.slot;
+  r.incarnation = config_.incarnation;
+  r.pid = pid_;
+  r.uptime_s = Seconds(Clock::now() - spawned_at_);
+  if (kill_reason_ != KillReason::kNone) {
+    r.kill_to_reap_ms = std::chrono::duration<double, std::milli>(Clock::now() - kill_sent_at_).count();
+  }
+  r.time = std::chrono::system_clock::now();
+  return r;
+}
+
+static bool MentionsOom(const std::deque<std::string>& tail) {
+  for (const auto& line : tail) {
+    if (line.find("bad_alloc") != std::string::npos ||
+        line.find("out of memory") != std::string::npos ||
+        line.find("Out of memory") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void WorkerHandle::OnExit(int wait_status) {
+  auto self = shared_from_this();
+  reaped_ = true;
+  DrainAfterExit();
+  const bool stopping = state_ == WorkerState::kStopping;
+  ExitInfo info = DescribeExit(wait_status, kill_reason_, stopping, MentionsOom(stderr_tail_));
+  if (kill_reason_ != KillReason::kNone && info.cause == KillReasonName(kill_reason_)) {
+    // e.g. "hung (no progress in phase decode for 10.0 s), killed with SIGKILL"
+    static constexpr std::string_view kWhat[] = {"", "hung", "broke the protocol",
+                                                 "ignored a cancel", "ignored a shutdown"};
+    info.detail = std::string(kWhat[static_cast<int>(kill_reason_)]) + " (" + kill_why_ +
+                  "), killed with SIGKILL";
+  }
+  std::optional<CrashReport> report;
+  if (!info.expected) report = MakeReport(info);
+  nlohmann::json fields = {{"cause", info.cause},
+                           {"detail", info.detail},
+                           {"state", WorkerStateName(state_)},
+                           {"phase", monitor_.phase()},
+                           {"incarnation", config_.incarnation},
+                           {"uptime_s", Seconds(Clock::now() - spawned_at_)}};
+  if (info.signal) fields["signal"] = SignalName(info.signal);
+  if (info.exit_code >= 0) fields["exit_code"] = info.exit_code;
+  if (job_.job_id) {
+    fields["job_id"] = job_.job_id;
+    fields["request_id"] = job_.request_id;
+  }
+  if (report && report->kill_to_reap_ms >= 0) fields["kill_to_reap_ms"] = report->kill_to_reap_ms;
+  if (report && !report->stderr_tail.empty()) fields["last_output"] = report->stderr_tail.back();
+  state_ = WorkerState::kDead;
+  boost::system::error_code ignored;
+  channel_.close(ignored);
+  output_.close(ignored);
+  watchdog_.cancel();
+  cancel_timer_.cancel();
+  stop_timer_.cancel();
+  if (config_.events) {
+    fields["worker"] = id();
+    fields["pid"] = pid_;
+    config_.events(info.expected ? LogLevel::kInfo : LogLevel::kWarn, "worker_exited", fields);
+  }
+  delegate_.OnWorkerExited(*this, info, report ? &*report : nullptr);
+}
+
+}  // namespace vigil::supervisor

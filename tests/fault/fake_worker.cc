@@ -1,0 +1,94 @@
+// fake_worker: a scripted worker that misbehaves in ways the real
+// vigil-worker never does (protocol violations, ignoring cancel or
+// shutdown, going silent), so every supervisor fault path has a test.
+//
+//   fake_worker --script NAME [ignored worker flags...] --fd N
+//
+// Scripts: normal, second_hello, wrong_job_id, piece_when_idle, exit2,
+// silent_after_load, ignore_cancel, ignore_shutdown. Single-threaded: a
+// poll() loop that sends a heartbeat every 50 ms.
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+
+using namespace vigil::protocol;
+
+namespace {
+
+int g_fd = -1;
+
+void Send(const Frame& f) {
+  std::string bytes = EncodeFrame(f);
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = write(g_fd, bytes.data() + off, bytes.size() - off);
+    if (n <= 0) _exit(3);
+    off += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string script = "normal";
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--fd") g_fd = std::atoi(argv[i + 1]);
+    if (std::string(argv[i]) == "--script") script = argv[i + 1];
+  }
+  if (g_fd < 0) return 2;
+  if (script == "exit2") {
+    std::fprintf(stderr, "fake_worker: cannot open model /nonexistent.gguf\n");
+    return 2;
+  }
+  Send(ToFrame(Hello{.engine = "fake", .pid = getpid()}));
+  Loaded loaded{.load_ms = 1};
+  loaded.model.name = "fake-model";
+  loaded.model.device = "CPU";
+  Send(ToFrame(loaded));
+  if (script == "second_hello") Send(ToFrame(Hello{.engine = "fake", .pid = getpid()}));
+  if (script == "piece_when_idle") Send(ToFrame(Piece{.job_id = 99, .text = "x"}));
+  FrameDecoder decoder;
+  uint64_t job = 0, progress = 0;
+  bool silent = script == "silent_after_load";
+  for (;;) {
+    pollfd p{g_fd, POLLIN, 0};
+    int r = poll(&p, 1, 50);
+    if (!silent) {
+      Send(ToFrame(Heartbeat{.phase = job ? "decode" : "idle", .job_id = job, .progress = ++progress}));
+    }
+    if (r <= 0) continue;
+    char buf[65536];
+    ssize_t n = read(g_fd, buf, sizeof buf);
+    if (n <= 0) return 3;
+    decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    for (;;) {
+      auto next = decoder.Next();
+      if (!next.ok()) return 3;
+      if (!next->has_value()) break;
+      Frame& f = **next;
+      if (f.type == MessageType::kShutdown) {
+        if (script == "ignore_shutdown") continue;
+        return 0;
+      }
+      if (f.type == MessageType::kCancel) continue;  // ignore_cancel: never ends the job
+      if (f.type != MessageType::kJob) return 3;
+      auto j = ParseJob(std::move(f));
+      if (!j.ok()) return 3;
+      job = j->job_id;
+      if (script == "wrong_job_id") Send(ToFrame(Piece{.job_id = job + 1000, .text = "x"}));
+      if (script == "ignore_cancel") continue;
+      Send(ToFrame(Piece{.job_id = job, .text = "fake "}));
+      Send(ToFrame(Piece{.job_id = job, .text = "text"}));
+      Done done{.job_id = job, .text = "fake text", .finish_reason = "stop"};
+      Send(ToFrame(done));
+      job = 0;
+    }
+  }
+}
