@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/paths.h"
+#include "common/log.h"
 #include "front/router.h"
 #include "front/server.h"
 #include "supervisor/supervisor.h"
@@ -93,6 +94,13 @@ int RunServe(ServeOptions o) {
   // Logs go to stderr: stdout carries only the "listening on" line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("vigil"));
   spdlog::set_level(spdlog::level::from_str(o.log_level));
+  // The supervisor's events (common/log.h) go through the same logger, so the
+  // log is one stream with one format.
+  vigil::SetLogSink([](vigil::LogLevel level, std::string_view message) {
+    static constexpr spdlog::level::level_enum kLevels[] = {
+        spdlog::level::debug, spdlog::level::info, spdlog::level::warn, spdlog::level::err};
+    spdlog::log(kLevels[static_cast<int>(level)], "{}", message);
+  });
   auto args = WorkerArgs(o);
   if (!args.ok()) {
     std::fprintf(stderr, "vigil serve: %s\n", args.error().message.c_str());

@@ -40,6 +40,10 @@ struct JobSpec {
   protocol::SamplingParams params;
   std::optional<protocol::FaultSpec> fault;  // set only with --allow-fault-injection
   bool fault_on_every_attempt = false;       // else the fault applies to attempt 1 only
+  // false: the client sees nothing before OnDone, so a crash after some
+  // pieces still allows a fresh retry (pieces are passed on only for
+  // time-to-first-token); true: delivered text constrains a retry (replay).
+  bool streaming = true;
   std::chrono::milliseconds timeout{0};      // 0: the server's --request-timeout; never more
   std::string route;                         // "/analyze", "/v1/chat/completions": logs
   std::string request_id;                    // for logs and crash reports

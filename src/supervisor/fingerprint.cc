@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "supervisor/sha256.h"
+#include "common/sha256.h"
 
 namespace vigil::supervisor {
 namespace {

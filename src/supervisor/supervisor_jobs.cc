@@ -18,6 +18,11 @@ void SupervisorImpl::OnJobProgress(uint64_t job_id, const protocol::Progress& pr
 void SupervisorImpl::OnJobPiece(uint64_t job_id, const protocol::Piece& piece) {
   JobRecord* job = Find(job_id);
   if (!job) return;
+  if (!job->spec.streaming) {
+    auto observer = job->observer;
+    observer->OnPiece(piece.text);
+    return;
+  }
   const size_t before = job->attempt_text.size();
   job->attempt_text += piece.text;
   const size_t after = job->attempt_text.size();

@@ -159,6 +159,22 @@ TEST(Fault, NonDeterministicMidStreamCrashEndsTyped) {
   EXPECT_NE(out->error.message.find("not deterministic"), std::string::npos);
 }
 
+TEST(Fault, NonStreamingNonDeterministicCrashAfterTokensIsRetried) {
+  // The client of a non-streaming request has seen nothing yet, so a fresh
+  // attempt is always allowed, deterministic or not.
+  REQUIRE_WORKER();
+  Harness h(ChaosOptions());
+  ASSERT_TRUE(h.WaitReady());
+  JobSpec spec = WithFault(Prompt("creative", 12), "segfault", "after_tokens", 3);
+  spec.params.temperature = 0.8;
+  spec.streaming = false;
+  auto out = h.Submit(spec);
+  ASSERT_TRUE(h.WaitEnded(out));
+  EXPECT_TRUE(out->ok) << out->error.message;
+  EXPECT_EQ(out->attempts, 2);
+  EXPECT_FALSE(out->done_text.empty());
+}
+
 TEST(Fault, DeadlineAnswersTimeoutAtTheDeadline) {
   REQUIRE_WORKER();
   SupervisorOptions o = ChaosOptions();

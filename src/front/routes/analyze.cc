@@ -30,10 +30,7 @@ class AnalyzeObserver : public supervisor::JobObserver {
 
   void OnPiece(std::string_view text) override {
     ex_->MarkFirstToken();
-    if (!stream_) {
-      text_ += text;
-      return;
-    }
+    if (!stream_) return;  // the answer is done.text: a retry may restart it
     Begin();
     ex_->StreamChunk(SseEvent({{"text", text}}));
   }
@@ -55,7 +52,7 @@ class AnalyzeObserver : public supervisor::JobObserver {
       ex_->EndStream();
       return;
     }
-    body["text"] = done.text.empty() ? text_ : done.text;
+    body["text"] = done.text;
     ex_->RespondJson(200, body, {{"X-Vigil-Attempts", std::to_string(attempts)}});
   }
 
@@ -81,7 +78,6 @@ class AnalyzeObserver : public supervisor::JobObserver {
   bool stream_;
   std::string model_;
   std::optional<image::Info> image_;
-  std::string text_;
 };
 
 Result<JobRequest> ParseBody(const FrontContext& ctx, const Request& req) {

@@ -38,10 +38,7 @@ class ChatObserver : public supervisor::JobObserver {
 
   void OnPiece(std::string_view text) override {
     ex_->MarkFirstToken();
-    if (!stream_) {
-      text_ += text;
-      return;
-    }
+    if (!stream_) return;  // the answer is done.text: a retry may restart it
     Begin();
     ex_->StreamChunk(SseEvent(Chunk({{"content", text}}, nullptr)));
   }
@@ -71,7 +68,7 @@ class ChatObserver : public supervisor::JobObserver {
                  {"model", model_},
                  {"choices", json::array({{{"index", 0},
                                            {"message", {{"role", "assistant"},
-                                                        {"content", done.text.empty() ? text_ : done.text}}},
+                                                        {"content", done.text}}},
                                            {"finish_reason", FinishReason(done.finish_reason)}}})},
                  {"usage", usage},
                  {"vigil", {{"attempts", attempts}, {"timings", TimingsJson(done.timings, 0)}}}};
@@ -112,7 +109,6 @@ class ChatObserver : public supervisor::JobObserver {
   std::string model_;
   std::string id_;
   int64_t created_;
-  std::string text_;
 };
 
 }  // namespace

@@ -26,6 +26,7 @@ Status ApplyControlHeaders(const Request& request, bool allow_fault, JobRequest&
 void SubmitJob(FrontContext& ctx, const std::shared_ptr<Exchange>& ex, JobRequest& job,
                std::shared_ptr<supervisor::JobObserver> observer) {
   job.spec.request_id = ex->request().request_id;
+  job.spec.streaming = job.stream;
   supervisor::Dispatcher& dispatcher = ctx.dispatcher;
   const supervisor::JobId id = dispatcher.Submit(std::move(job.spec), std::move(observer));
   // The terminal callback may already have come from inside Submit.

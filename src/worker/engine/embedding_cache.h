@@ -15,7 +15,6 @@
 // Thread-safety: none; one engine, one thread (engine.h).
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -25,25 +24,6 @@
 #include <vector>
 
 namespace vigil::worker {
-
-using Sha256Digest = std::array<uint8_t, 32>;
-
-// FIPS 180-4 SHA-256, incremental.
-class Sha256 {
- public:
-  Sha256();
-  void Update(const void* data, size_t n);
-  Sha256Digest Finish();  // once; the object is spent afterwards
-
- private:
-  void Block(const uint8_t* p);
-  uint32_t h_[8];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
-};
-
-std::string ToHex(const Sha256Digest& digest);
 
 class EmbeddingCache {
  public:

@@ -10,29 +10,6 @@
 namespace vigil::worker {
 namespace {
 
-std::string HexOf(const std::string& s, size_t chunk = 0) {
-  Sha256 sha;
-  if (chunk == 0) {
-    sha.Update(s.data(), s.size());
-  } else {
-    for (size_t off = 0; off < s.size(); off += chunk) {
-      sha.Update(s.data() + off, std::min(chunk, s.size() - off));
-    }
-  }
-  return ToHex(sha.Finish());
-}
-
-TEST(Sha256, KnownVectors) {
-  EXPECT_EQ(HexOf(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(HexOf("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-  EXPECT_EQ(HexOf(two_blocks), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  const std::string million(1'000'000, 'a');
-  const std::string want = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
-  EXPECT_EQ(HexOf(million), want);
-  for (size_t chunk : {1, 7, 63, 64, 65, 1000}) EXPECT_EQ(HexOf(million, chunk), want) << chunk;
-}
-
 TEST(EmbeddingCache, KeyDependsOnPixelsAndShape) {
   std::vector<uint8_t> px(4 * 6 * 3, 10);
   const std::string a = EmbeddingCache::KeyOf(4, 6, px.data());

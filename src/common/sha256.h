@@ -1,8 +1,10 @@
-// sha256.h: SHA-256 (FIPS 180-4), for input fingerprints.
+// sha256.h: SHA-256 (FIPS 180-4), for input fingerprints (supervisor) and
+// image-embedding cache keys (worker).
 //
 // Written here because the supervisor side links no crypto library (the
 // build wall keeps it small); a fingerprint must not collide by accident
-// across millions of inputs, which rules out 32/64-bit non-cryptographic
+// across millions of inputs (nor may a cached embedding be served for
+// another image), which rules out 32/64-bit non-cryptographic
 // hashes. Checked against the FIPS test vectors in sha256_test.cc.
 //
 // Thread-safety: a Sha256 object is used by one thread; Sha256Hex is pure.
@@ -13,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-namespace vigil::supervisor {
+namespace vigil {
 
 class Sha256 {
  public:
@@ -32,4 +34,4 @@ class Sha256 {
 std::string ToHex(const uint8_t* data, size_t n);
 std::string Sha256Hex(std::string_view bytes);
 
-}  // namespace vigil::supervisor
+}  // namespace vigil

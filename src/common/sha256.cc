@@ -1,8 +1,8 @@
-#include "supervisor/sha256.h"
+#include "common/sha256.h"
 
 #include <cstring>
 
-namespace vigil::supervisor {
+namespace vigil {
 namespace {
 
 constexpr std::array<uint32_t, 64> kK = {
@@ -96,4 +96,4 @@ std::string Sha256Hex(std::string_view bytes) {
   return ToHex(d.data(), d.size());
 }
 
-}  // namespace vigil::supervisor
+}  // namespace vigil

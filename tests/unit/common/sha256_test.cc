@@ -1,8 +1,8 @@
-#include "supervisor/sha256.h"
+#include "common/sha256.h"
 
 #include <gtest/gtest.h>
 
-namespace vigil::supervisor {
+namespace vigil {
 namespace {
 
 TEST(Sha256, FipsVectors) {
@@ -27,4 +27,4 @@ TEST(Sha256, IncrementalEqualsOneShot) {
 }
 
 }  // namespace
-}  // namespace vigil::supervisor
+}  // namespace vigil
