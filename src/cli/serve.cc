@@ -1,5 +1,6 @@
 #include "cli/serve.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
@@ -40,6 +41,13 @@ Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
                            std::to_string(o.front.limits.max_image_pixels)});
   if (o.threads > 0) args.insert(args.end(), {"--threads", std::to_string(o.threads)});
   if (o.gpu_layers >= 0) args.insert(args.end(), {"--gpu-layers", std::to_string(o.gpu_layers)});
+  if (o.engine == "llama") args.insert(args.end(), {"--image-cache-mb", std::to_string(o.image_cache_mb)});
+  if (!o.worker_fault_at_load.empty()) {
+    if (!o.front.allow_fault_injection) {
+      return MakeError(ErrorCode::kInvalidRequest, "--worker-fault-at-load needs --allow-fault-injection");
+    }
+    args.insert(args.end(), {"--fault-at-load", o.worker_fault_at_load});
+  }
   return args;
 }
 
@@ -67,6 +75,21 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
   sub.add_option("--max-attempts", o.max_attempts, "workers that may run one job")->check(CLI::Range(1, 10))->capture_default_str();
   sub.add_option("--quarantine-after", o.quarantine_after, "crashes on one input before quarantine")->capture_default_str();
   sub.add_option("--quarantine-for", o.quarantine_for_s, "quarantine length, seconds")->capture_default_str();
+  sub.add_option("--hang-limit", o.hang_limit_s,
+                 "seconds a busy worker's progress may stay frozen before it is killed as hung "
+                 "(caps the per-phase defaults: image encode 120, prefill 60, decode 10; 0: defaults)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  sub.add_option("--load-hang-limit", o.load_hang_limit_s,
+                 "seconds a loading worker's progress may stay frozen before it is killed as hung "
+                 "(0: the default, 120)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  sub.add_option("--worker-memory-limit-mb", o.worker_memory_limit_mb,
+                 "address-space cap (RLIMIT_AS) per worker, MiB; 0: none (leave 0 for GPU engines)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  sub.add_option("--worker-fault-at-load", o.worker_fault_at_load,
+                 "tests: every worker injects this fault kind while loading (needs --allow-fault-injection)")
+      ->check(CLI::IsMember({"segfault", "abort", "hang_busy", "hang_syscall", "exit", "oom", "garbage",
+                             "close_protocol"}));
   sub.add_option("--drain-grace", o.drain_grace_s, "on SIGTERM, time for in-flight requests, seconds")->capture_default_str();
   sub.add_option("--max-body-bytes", l.max_body_bytes, "request body limit")->capture_default_str();
   sub.add_option("--max-image-bytes", l.max_image_bytes, "image size limit")->capture_default_str();
@@ -87,6 +110,9 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
   sub.add_option("--ctx", o.ctx, "worker context size, tokens")->capture_default_str();
   sub.add_option("--threads", o.threads, "worker CPU threads (0: llama.cpp default)")->capture_default_str();
   sub.add_option("--gpu-layers", o.gpu_layers, "layers on the GPU (-1: default)")->capture_default_str();
+  sub.add_option("--image-cache-mb", o.image_cache_mb, "image-embedding cache per worker, MiB (0: off)")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 20));
+
   sub.add_option("--log-level", o.log_level, "trace|debug|info|warn|error")->capture_default_str();
 }
 
@@ -112,12 +138,20 @@ int RunServe(ServeOptions o) {
   so.worker_args = *args;
   so.workers = o.workers;
   so.spare_workers = o.spare_workers;
+  so.worker_address_space_limit = o.worker_memory_limit_mb << 20;
   so.max_queue = o.max_queue;
   so.request_timeout = Ms(o.request_timeout_s);
   so.max_attempts = o.max_attempts;
   so.quarantine_after = o.quarantine_after;
   so.quarantine_for = std::chrono::seconds(int64_t(o.quarantine_for_s));
   so.allow_fault_injection = o.front.allow_fault_injection;
+  if (o.hang_limit_s > 0) {
+    const auto cap = std::max(Ms(o.hang_limit_s), std::chrono::milliseconds(1));
+    for (auto* limit : {&so.hang.image_encode, &so.hang.prefill, &so.hang.decode}) {
+      *limit = std::min(*limit, cap);
+    }
+  }
+  if (o.load_hang_limit_s > 0) so.hang.load = std::max(Ms(o.load_hang_limit_s), std::chrono::milliseconds(1));
   so.model_name = ModelName(o);
   auto sup = supervisor::MakeSupervisor(io, std::move(so));
 

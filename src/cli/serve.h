@@ -5,6 +5,7 @@
 // --port 0 the kernel picks the port; tests read it from that line).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "front/context.h"
@@ -28,9 +29,14 @@ struct ServeOptions {
   int quarantine_after = 2;
   double quarantine_for_s = 600;
   double drain_grace_s = 30;
+  double hang_limit_s = 0;          // >0: caps the busy-phase hang limits (HangLimits)
+  double load_hang_limit_s = 0;     // >0: HangLimits.load
+  int64_t worker_memory_limit_mb = 0;  // >0: each worker's RLIMIT_AS, MiB
+  std::string worker_fault_at_load;    // tests: --fault-at-load KIND for every worker
   int ctx = 4096;
   int threads = 0;
   int gpu_layers = -1;
+  int image_cache_mb = 256;            // per worker; 0: off
   front::FrontOptions front;
   std::string log_level = "info";
 };

@@ -138,6 +138,11 @@ Status ReadSampling(const json& body, const Limits& limits, protocol::SamplingPa
     if (!v.ok()) return v.error();
     out.seed = uint64_t(*v);
   }
+  // llama-server's extension, so benchmarks can force equal lengths.
+  if (auto it = body.find("ignore_eos"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) return Bad("\"ignore_eos\" must be a boolean");
+    out.ignore_eos = it->get<bool>();
+  }
   if (auto it = body.find("stop"); it != body.end()) return ReadStop(*it, out.stop);
   return OkStatus();
 }

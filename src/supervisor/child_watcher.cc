@@ -91,4 +91,10 @@ void ChildWatcher::KillAndReapNow(pid_t pid) {
   }
 }
 
+bool ChildWatcher::HasExited(pid_t pid) {
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return false;
+  return info.si_pid == pid;
+}
+
 }  // namespace vigil::supervisor

@@ -49,6 +49,13 @@ class ChildWatcher {
 
   size_t watched() const { return children_.size(); }
 
+  // True if the child has exited but may not be reaped yet (waitid with
+  // WNOWAIT: the exit stays for the watcher to report). Dispatch asks this
+  // so a job is never handed to a worker that already died while its exit
+  // event waits in the loop's queue: that job would be charged a crash that
+  // its input did not cause.
+  static bool HasExited(pid_t pid);
+
  private:
   struct Child {
     std::unique_ptr<boost::asio::posix::stream_descriptor> pidfd;

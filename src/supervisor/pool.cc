@@ -71,7 +71,10 @@ WorkerHandle* Pool::TakeIdle() {
   for (auto& slot : slots_) {
     if (!slot->worker || slot->worker->killing()) continue;
     if (slot->worker->state() == WorkerState::kBusy) ++busy;
-    if (slot->worker->state() == WorkerState::kIdle && !idle) idle = slot->worker.get();
+    if (slot->worker->state() == WorkerState::kIdle && !idle &&
+        !ChildWatcher::HasExited(slot->worker->pid())) {
+      idle = slot->worker.get();
+    }
   }
   return busy < std::max(1, options_.workers) ? idle : nullptr;
 }
@@ -168,6 +171,7 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
     slot.reason = "worker " + info.detail + (exec_failed ? " (could not start)" : "") +
                   (last.empty() ? "" : ": " + last);
     events_(LogLevel::kError, "worker_abandoned", {{"slot", slot.index}, {"reason", slot.reason}});
+    if (!AnyCanServeSoon()) listener_.OnPoolUnavailable();
     return;
   }
   const TimePoint now = Clock::now();
@@ -184,6 +188,7 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
     events_(LogLevel::kError, "worker_restarts_held",
             {{"slot", slot.index}, {"reason", slot.reason},
              {"hold_s", Seconds(decision.at - now)}});
+    if (!AnyCanServeSoon()) listener_.OnPoolUnavailable();
   } else {
     slot.state = SlotState::kRestarting;
     events_(LogLevel::kInfo, "worker_restart_scheduled",

@@ -48,6 +48,9 @@ class PoolListener {
   virtual void OnJobFailed(uint64_t job_id, const protocol::Failed& failed) = 0;
   // The worker running job_id died (report.cause says how).
   virtual void OnJobLost(uint64_t job_id, const CrashReport& report) = 0;
+  // No slot is running or restarting any more (each is held by the restart
+  // intensity, or failed): queued jobs will not be served soon.
+  virtual void OnPoolUnavailable() {}
 };
 
 class Pool : public WorkerHandle::Delegate {

@@ -91,6 +91,14 @@ JobId SupervisorImpl::Submit(JobSpec spec, std::shared_ptr<JobObserver> observer
 }
 
 void SupervisorImpl::Pump() {
+  if (started_ && !draining_ && !queue_.empty() && !pool_->AnyCanServeSoon()) {
+    // Every slot is held or failed: the queued jobs (new ones, or retries of
+    // a lost one) get not_ready now, as a Submit would, not 504 at their deadline.
+    const std::string reason = pool_->NotReadyReason();
+    const std::deque<JobId> waiting = queue_;
+    for (JobId id : waiting) Fail(id, ErrorCode::kNotReady, reason, true);
+    return;
+  }
   while (!queue_.empty()) {
     WorkerHandle* worker = pool_->TakeIdle();
     if (!worker) return;

@@ -80,6 +80,7 @@ class SupervisorImpl final : public Supervisor, public PoolListener {
   void OnJobDone(uint64_t job_id, protocol::Done& done) override;
   void OnJobFailed(uint64_t job_id, const protocol::Failed& failed) override;
   void OnJobLost(uint64_t job_id, const CrashReport& report) override;
+  void OnPoolUnavailable() override;
 
  private:
   JobRecord* Find(JobId id);

@@ -6,6 +6,8 @@ namespace vigil::supervisor {
 
 void SupervisorImpl::OnWorkerAvailable() { Pump(); }
 
+void SupervisorImpl::OnPoolUnavailable() { Pump(); }
+
 void SupervisorImpl::OnJobProgress(uint64_t job_id, const protocol::Progress& progress) {
   JobRecord* job = Find(job_id);
   if (!job) return;

@@ -3,6 +3,7 @@
 // first attempt only is retried to success; a fault on every attempt ends
 // typed; the pool recovers; the cause shows in /v1/workers and /metrics.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -295,6 +296,26 @@ TEST(Fault, CrashDetectionLatency) {
               detect_ms, served_ms);
   EXPECT_LT(detect_ms, 1000);  // generous: a loaded 2-core box; typical is well under 10 ms
   EXPECT_TRUE(out->ok);
+}
+
+TEST(Fault, JobIsNotHandedToAWorkerThatDiedUnseen) {
+  // A worker killed from outside while idle: its exit event may still wait in
+  // the loop's queue when the next job arrives. The job must not go to it
+  // (and be charged a crash its input did not cause).
+  REQUIRE_WORKER();
+  SupervisorOptions o = ChaosOptions(2);
+  o.quarantine_after = 1;  // one wrongly charged crash would quarantine the input
+  Harness h(o);
+  ASSERT_TRUE(h.RunUntil([&] { return h.CountEvents("worker_loaded") >= 2; }, milliseconds(5000)));
+  const pid_t pid = h.sup->WorkersJson()["workers"][0]["pid"].get<pid_t>();
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  siginfo_t info{};  // wait for the death without reaping (the supervisor reaps)
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
+  auto out = h.Submit(Prompt("innocent"));  // before the loop has seen the exit
+  ASSERT_TRUE(h.WaitEnded(out));
+  EXPECT_TRUE(out->ok) << out->error.message;
+  EXPECT_EQ(out->attempts, 1);
+  EXPECT_EQ(h.CountEvents("input_quarantined"), 0);
 }
 
 TEST(Fault, SpareTakesADeadWorkersPlaceAtOnce) {

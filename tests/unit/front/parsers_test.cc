@@ -99,6 +99,11 @@ TEST(JobRequest, SamplingAndFault) {
   EXPECT_EQ(r->spec.params.max_tokens, 4096);
   EXPECT_EQ(r->spec.params.stop.size(), 2u);
   EXPECT_EQ(r->spec.prompt, "hi");
+  EXPECT_FALSE(r->spec.params.ignore_eos);
+  auto eos = ParseChatRequest(R"({"messages": [{"role": "user", "content": "hi"}], "ignore_eos": true})", opts);
+  ASSERT_TRUE(eos.ok()) << eos.error().message;
+  EXPECT_TRUE(eos->spec.params.ignore_eos);
+  EXPECT_FALSE(ParseChatRequest(R"({"messages": [{"role": "user", "content": "hi"}], "ignore_eos": 1})", opts).ok());
   EXPECT_FALSE(ParseChatRequest(R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4097})", opts).ok());
   EXPECT_FALSE(ParseChatRequest(R"({"messages": [{"role": "user", "content": ""}]})", opts).ok());
   EXPECT_FALSE(ParseChatRequest(R"({"messages": []})", opts).ok());
