@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cli/analyze.h"
@@ -112,6 +113,28 @@ void PrintTimings(const nlohmann::json& done) {
               done.value("attempts", 0));
 }
 
+// samples/questions.json: {"file": [["question", "expected answer"], ...]}.
+// Absent or unreadable: generic prompts, no expected answers.
+nlohmann::json LoadQuestions(const std::string& dir) {
+  std::ifstream in(fs::path(dir) / "questions.json");
+  if (!in) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+std::vector<std::pair<std::string, std::string>> QuestionsFor(const nlohmann::json& all, const std::string& file) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (auto it = all.find(file); it != all.end() && it->is_array()) {
+    for (const auto& qa : *it) {
+      if (qa.is_array() && qa.size() == 2 && qa[0].is_string() && qa[1].is_string()) {
+        out.emplace_back(qa[0].get<std::string>(), qa[1].get<std::string>());
+      }
+    }
+  }
+  if (out.empty()) out.emplace_back("Describe the image.", "");
+  return out;
+}
+
 }  // namespace
 
 int RunDemo(const DemoOptions& o) {
@@ -140,34 +163,44 @@ int RunDemo(const DemoOptions& o) {
     return 21;
   }
   std::printf("vigil demo: server ready at %s\n\n", url_text.c_str());
-  const char* prompts[] = {"Describe the image.", "What colours dominate this picture?", "Is there any text?"};
-  int failures = 0;
-  for (size_t i = 0; i < images.size(); ++i) {
-    std::ifstream in(images[i], std::ios::binary);
+  const nlohmann::json questions = LoadQuestions(dir);
+  int failures = 0, asked = 0, right = 0;
+  for (const auto& image : images) {
+    std::ifstream in(image, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
-    AnalyzeOptions ao;
-    ao.server = url_text;
-    ao.prompt = prompts[i % 3];
-    ao.max_tokens = 48;
-    ao.temperature = 0;
-    std::printf("== %s: %s\n   ", images[i].filename().c_str(), ao.prompt.c_str());
-    std::fflush(stdout);
-    AnalyzeResult r = AnalyzeOnce(
-        ao, ss.str(),
-        [](std::string_view piece) {
-          std::fwrite(piece.data(), 1, piece.size(), stdout);
-          std::fflush(stdout);
-        },
-        [](const nlohmann::json&) {});
-    std::printf("\n");
-    if (r.exit_code != 0) {
-      std::printf("   %s\n", r.error_line.c_str());
-      ++failures;
-    } else {
-      PrintTimings(r.done);
+    for (const auto& [question, expected] : QuestionsFor(questions, image.filename().string())) {
+      AnalyzeOptions ao;
+      ao.server = url_text;
+      ao.prompt = question;
+      ao.max_tokens = 48;
+      ao.temperature = 0;
+      std::printf("== %s: %s\n   ", image.filename().c_str(), question.c_str());
+      std::fflush(stdout);
+      std::string answer;
+      AnalyzeResult r = AnalyzeOnce(
+          ao, ss.str(),
+          [&answer](std::string_view piece) {
+            answer += piece;
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+          },
+          [](const nlohmann::json&) {});
+      if (!expected.empty()) {
+        ++asked;
+        right += answer == expected;
+        std::printf("   %s", answer == expected ? "(right)" : ("(expected: " + expected + ")").c_str());
+      }
+      std::printf("\n");
+      if (r.exit_code != 0) {
+        std::printf("   %s\n", r.error_line.c_str());
+        ++failures;
+      } else {
+        PrintTimings(r.done);
+      }
     }
   }
+  if (asked > 0) std::printf("\nvigil demo: %d of %d answers right\n", right, asked);
   std::printf("\nvigil demo: stopping the server\n");
   StopServer(child);
   return failures == 0 ? 0 : 1;

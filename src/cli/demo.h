@@ -1,6 +1,7 @@
 // demo.h: `vigil demo`: starts `vigil serve` (the default model, an
 // ephemeral port) as a child, waits for /ready, analyses the images under
-// samples/ with a few prompts, prints each answer with its timings and
+// samples/ with the questions of samples/questions.json, prints each answer
+// (and whether it is the expected one) with its timings and
 // attempts, then stops the server (SIGTERM, then SIGKILL after a grace).
 #pragma once
 
