@@ -76,9 +76,12 @@ TEST_F(RoutesTest, AnalyzeJsonDone) {
   ASSERT_TRUE(fake.observer);
   EXPECT_EQ(fake.last_spec.prompt, "hi");
   EXPECT_EQ(fake.last_spec.params.max_tokens, 3);
-  fake.observer->OnPiece("a");
-  fake.observer->OnPiece("b");
+  EXPECT_FALSE(fake.last_spec.streaming);
+  // A non-streaming answer is Done's whole text; pieces only time the first
+  // token (a retried attempt may have streamed pieces that are not the answer).
+  fake.observer->OnPiece("x");
   protocol::Done done;
+  done.text = "ab";
   done.usage.completion_tokens = 2;
   fake.observer->OnDone(done, 2);
   ASSERT_TRUE(sink->completed);
@@ -128,6 +131,7 @@ TEST_F(RoutesTest, ChatStreamShape) {
   Call("POST", "/v1/chat/completions",
        json{{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"stream", true},
             {"stream_options", {{"include_usage", true}}}}.dump());
+  EXPECT_TRUE(fake.last_spec.streaming);
   fake.observer->OnPiece("hey");
   protocol::Done done;
   done.finish_reason = "stop";
