@@ -42,6 +42,19 @@ inline std::string_view LogLevelName(LogLevel level) {
   return "info";
 }
 
+// UTC, millisecond precision: "2026-11-29T02:53:36.810Z".
+inline std::string Iso8601(std::chrono::system_clock::time_point t) {
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()) % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms.count()));
+  return buf;
+}
+
 namespace log_internal {
 struct Config {
   LogLevel min_level = LogLevel::kInfo;
@@ -67,18 +80,7 @@ inline void AppendValue(std::string& out, const nlohmann::json& v) {
   }
 }
 
-inline std::string Timestamp() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms.count()));
-  return buf;
-}
+inline std::string Timestamp() { return Iso8601(std::chrono::system_clock::now()); }
 }  // namespace log_internal
 
 inline void SetLogLevel(LogLevel level) { log_internal::GetConfig().min_level = level; }

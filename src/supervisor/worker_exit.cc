@@ -92,13 +92,7 @@ void WorkerHandle::OnExit(int wait_status) {
   }
   if (report && report->kill_to_reap_ms >= 0) fields["kill_to_reap_ms"] = report->kill_to_reap_ms;
   if (report && !report->stderr_tail.empty()) fields["last_output"] = report->stderr_tail.back();
-  state_ = WorkerState::kDead;
-  boost::system::error_code ignored;
-  channel_.close(ignored);
-  output_.close(ignored);
-  watchdog_.cancel();
-  cancel_timer_.cancel();
-  stop_timer_.cancel();
+  BecomeDead();
   if (config_.events) {
     fields["worker"] = id();
     fields["pid"] = pid_;

@@ -347,9 +347,8 @@ void WorkerHandle::Kill(KillReason reason, std::string why) {
   Emit("worker_killed", {{"reason", KillReasonName(reason)}, {"why", kill_why_}});
 }
 
-void WorkerHandle::KillAndReapNow() {
-  if (pid_ <= 0 || state_ == WorkerState::kDead) return;
-  watcher_.KillAndReapNow(pid_);
+// The process is gone: nothing more is read, written or timed for it.
+void WorkerHandle::BecomeDead() {
   state_ = WorkerState::kDead;
   boost::system::error_code ignored;
   channel_.close(ignored);
@@ -357,6 +356,12 @@ void WorkerHandle::KillAndReapNow() {
   watchdog_.cancel();
   cancel_timer_.cancel();
   stop_timer_.cancel();
+}
+
+void WorkerHandle::KillAndReapNow() {
+  if (pid_ <= 0 || state_ == WorkerState::kDead) return;
+  watcher_.KillAndReapNow(pid_);
+  BecomeDead();
 }
 
 // ---- liveness -----------------------------------------------------------------

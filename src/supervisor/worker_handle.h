@@ -134,6 +134,7 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   void OnExit(int wait_status);
   void DrainAfterExit();
   void Violation(std::string why) { Kill(KillReason::kProtocolError, std::move(why)); }
+  void BecomeDead();
   void SetState(WorkerState s);
   void Emit(std::string_view event, nlohmann::json fields);
   CrashReport MakeReport(const ExitInfo& info) const;
