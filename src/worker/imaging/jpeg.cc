@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "worker/imaging/codecs.h"
 #include "worker/imaging/exif.h"
@@ -36,6 +37,18 @@ tjscalingfactor PickScale(int width, int height, int target_side) {
     if (f.num * best.denom < best.num * f.denom) best = f;  // f < best
   }
   return best;
+}
+
+// CMYK JPEGs (Photoshop, print workflows) almost all carry Adobe's APP14
+// marker and store inverted inks, so, as browsers do, each channel is
+// (255 - ink) already: R = C' * K' / 255.
+std::vector<uint8_t> CmykToRgb(const std::vector<uint8_t>& cmyk) {
+  std::vector<uint8_t> rgb(cmyk.size() / 4 * 3);
+  for (size_t i = 0, o = 0; i + 3 < cmyk.size(); i += 4, o += 3) {
+    const unsigned k = cmyk[i + 3];
+    for (int c = 0; c < 3; ++c) rgb[o + c] = static_cast<uint8_t>((cmyk[i + c] * k + 127) / 255);
+  }
+  return rgb;
 }
 
 }  // namespace
@@ -69,9 +82,20 @@ Result<CodecOutput> DecodeJpeg(std::string_view bytes, const Limits& limits, int
   RgbImage image;
   image.width = TJSCALED(width, scale);
   image.height = TJSCALED(height, scale);
-  image.pixels.resize(size_t(image.width) * size_t(image.height) * 3);
-  if (tj3Decompress8(tj.get(), data, bytes.size(), image.pixels.data(), 0, TJPF_RGB) != 0) {
-    return Invalid("jpeg", tj3GetErrorStr(tj.get()));
+  const size_t count = size_t(image.width) * size_t(image.height);
+  // libjpeg cannot convert CMYK/YCCK to RGB: decode to CMYK and convert here.
+  const int colorspace = tj3Get(tj.get(), TJPARAM_COLORSPACE);
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+    std::vector<uint8_t> cmyk(count * 4);
+    if (tj3Decompress8(tj.get(), data, bytes.size(), cmyk.data(), 0, TJPF_CMYK) != 0) {
+      return Invalid("jpeg", tj3GetErrorStr(tj.get()));
+    }
+    image.pixels = CmykToRgb(cmyk);
+  } else {
+    image.pixels.resize(count * 3);
+    if (tj3Decompress8(tj.get(), data, bytes.size(), image.pixels.data(), 0, TJPF_RGB) != 0) {
+      return Invalid("jpeg", tj3GetErrorStr(tj.get()));
+    }
   }
   CodecOutput out;
   const bool swap = orientation >= 5 && orientation <= 8;

@@ -14,6 +14,7 @@ namespace vigil::imaging {
 namespace {
 
 using testing::EncodeAnimatedWebp;
+using testing::EncodeCmykJpeg;
 using testing::EncodeGif;
 using testing::EncodeJpeg;
 using testing::EncodePng;
@@ -105,6 +106,14 @@ TEST(Jpeg, Progressive) {
   EXPECT_EQ(d.width, 32);
   EXPECT_EQ(d.height, 16);
   ExpectRedLeftBlueRight(d.image, 8);
+}
+
+TEST(Jpeg, CmykAndYcckConvertedToRgb) {
+  // libjpeg refuses CMYK -> RGB; the decoder converts (Adobe inverted inks).
+  DecodedImage d = MustDecode(EncodeCmykJpeg(Split(16, 8, kRed, kBlue)));
+  EXPECT_EQ(d.width, 16);
+  EXPECT_EQ(d.height, 8);
+  ExpectRedLeftBlueRight(d.image, 12);
 }
 
 TEST(Jpeg, ExifOrientation6TurnsTwoByOneIntoOneByTwo) {

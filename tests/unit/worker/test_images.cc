@@ -102,6 +102,27 @@ std::string EncodeJpeg(const Rgba& img, bool progressive, int quality) {
   return out;
 }
 
+std::string EncodeCmykJpeg(const Rgba& img) {
+  // Naive separation, stored inverted: C' = 255 - C = R (K' = 255: no black ink).
+  std::vector<unsigned char> cmyk;
+  for (size_t i = 0; i + 3 < img.px.size(); i += 4) {
+    cmyk.insert(cmyk.end(), {img.px[i], img.px[i + 1], img.px[i + 2], 255});
+  }
+  tjhandle tj = tj3Init(TJINIT_COMPRESS);
+  tj3Set(tj, TJPARAM_QUALITY, 95);
+  tj3Set(tj, TJPARAM_SUBSAMP, TJSAMP_444);
+  tj3Set(tj, TJPARAM_COLORSPACE, TJCS_YCCK);
+  unsigned char* buf = nullptr;
+  size_t size = 0;
+  if (tj3Compress8(tj, cmyk.data(), img.width, 0, img.height, TJPF_CMYK, &buf, &size) != 0) {
+    throw std::runtime_error(tj3GetErrorStr(tj));
+  }
+  std::string out(reinterpret_cast<char*>(buf), size);
+  tj3Free(buf);
+  tj3Destroy(tj);
+  return out;
+}
+
 std::string WithExifOrientation(const std::string& jpeg, int orientation, bool big_endian) {
   auto u16 = [&](std::string& s, int v) {
     if (big_endian) s += {char(v >> 8), char(v & 0xff)};

@@ -21,6 +21,8 @@ Rgba Split(int width, int height, uint32_t left_rgba, uint32_t right_rgba);
 enum class PngKind { kRgb8, kRgba8, kRgb16, kPalette, kGrayAlpha8 };
 std::string EncodePng(const Rgba& image, PngKind kind, bool interlaced = false);
 std::string EncodeJpeg(const Rgba& image, bool progressive = false, int quality = 95);
+// A CMYK JPEG (Adobe convention: inverted inks, as Photoshop writes them) of `image`.
+std::string EncodeCmykJpeg(const Rgba& image);
 // Inserts an APP1 Exif segment with IFD0 Orientation = `orientation`.
 std::string WithExifOrientation(const std::string& jpeg, int orientation, bool big_endian = false);
 std::string EncodeWebp(const Rgba& image, bool lossless);
