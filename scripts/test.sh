@@ -22,11 +22,12 @@ if [[ "${VIGIL_SKIP_ASAN:-}" != 1 ]]; then
   step "sanitizer build (ASan + UBSan)"
   "$here/build.sh" build-asan -DVIGIL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
   step "tests under ASan + UBSan"
-  # The fault tests drive the sanitized supervisor against the plain worker of
-  # build/: their oom case caps workers with RLIMIT_AS, which a sanitized
-  # worker (terabytes of shadow mappings) cannot start under. The worker's own
-  # code is checked under ASan by its unit and process tests.
+  # The fault and e2e tests drive the sanitized supervisor against the plain
+  # worker of build/: their oom cases cap workers with RLIMIT_AS, which a
+  # sanitized worker (terabytes of shadow mappings) cannot start under. The
+  # worker's own code is checked under ASan by its unit and process tests.
   VIGIL_TEST_WORKER_BINARY="$repo/build/bin/vigil-worker" \
+  VIGIL_WORKER_BINARY="$repo/build/bin/vigil-worker" \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600 -LE no_asan
 fi

@@ -1,5 +1,7 @@
 #include "cli/paths.h"
 
+#include <cstdlib>
+
 #include <filesystem>
 #include <vector>
 
@@ -33,7 +35,12 @@ std::string ExeDir() {
   return ec ? std::string(".") : exe.parent_path().string();
 }
 
-std::string WorkerBinary() { return (fs::path(ExeDir()) / "vigil-worker").string(); }
+std::string WorkerBinary() {
+  // An override, so a sanitized supervisor can drive plain workers (a
+  // sanitized worker cannot start under an address-space limit).
+  if (const char* env = std::getenv("VIGIL_WORKER_BINARY"); env && *env) return env;
+  return (fs::path(ExeDir()) / "vigil-worker").string();
+}
 
 std::optional<ModelPaths> FindDefaultModel() {
   for (const auto& root : Roots()) {

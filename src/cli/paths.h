@@ -14,6 +14,7 @@
 namespace vigil::cli {
 
 std::string ExeDir();  // directory of /proc/self/exe
+// vigil-worker next to this executable, or $VIGIL_WORKER_BINARY when set.
 std::string WorkerBinary();
 
 struct ModelPaths {
