@@ -116,7 +116,11 @@ TEST(Soak, TwoThousandJobsEightClientsTenPercentFaults) {
   EXPECT_EQ(clean_failed, 0);
   EXPECT_EQ(fds_end, fds_warm);
   EXPECT_EQ(CountOpenFds(), fds_baseline);
+#if !defined(__SANITIZE_ADDRESS__)
+  // Under ASan freed memory sits in its quarantine, so RSS grows by design;
+  // there LeakSanitizer checks for leaks at exit instead.
   EXPECT_LT(rss_end - rss_warm, 32 * 1024);  // KiB: no per-job growth
+#endif
   std::printf("[soak] %d jobs, %d with faults, %.1f s wall; fds warm=%d end=%d after=%d (baseline %d); "
               "rss warm=%ld KiB end=%ld KiB\n",
               kJobs, faulted, wall_s, fds_warm, fds_end, CountOpenFds(), fds_baseline, rss_warm, rss_end);
