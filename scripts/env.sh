@@ -25,7 +25,7 @@ native_ok() {
 }
 if native_ok; then export VIGIL_IN_ENV=1; exec "$@"; fi
 
-cache=${VIGIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigil}
+cache=${VIGIL_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vigil}
 key=$( (echo root-v1; grep -v "^#" "$here/sid-packages.txt") | sha256sum | cut -c1-16)
 root="$cache/sid-$key"
 
