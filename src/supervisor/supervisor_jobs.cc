@@ -94,7 +94,6 @@ void SupervisorImpl::OnJobLost(uint64_t job_id, const CrashReport& report) {
   // charged to its input. Kills the supervisor ordered for other reasons
   // (a cancel ignored, a shutdown) say nothing about the input.
   const bool charged = report.cause != "cancel_timeout" && report.cause != "shutdown";
-  bool quarantined = false;
   if (charged && quarantine_.RecordCrash(job->fingerprint, now)) {
     quarantined_total_++;
     events_(LogLevel::kWarn, "input_quarantined",
@@ -103,8 +102,7 @@ void SupervisorImpl::OnJobLost(uint64_t job_id, const CrashReport& report) {
              {"crashes", quarantine_.Crashes(job->fingerprint, now)},
              {"for_s", Seconds(options_.quarantine_for)}});
   }
-  quarantined = quarantine_.IsQuarantined(job->fingerprint, now);
-  if (quarantined) {
+  if (quarantine_.IsQuarantined(job->fingerprint, now)) {
     return Fail(job_id, ErrorCode::kWorkerCrashed,
                 CrashMessage(*job) + "; " + QuarantineMessage(job->fingerprint, now), false);
   }
