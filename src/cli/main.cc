@@ -1,8 +1,13 @@
-// vigil: the command line. Subcommands: serve, analyze, demo.
+// vigil: the command line. Subcommands: serve, analyze, demo, devices.
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/analyze.h"
 #include "cli/demo.h"
+#include "cli/paths.h"
 #include "cli/serve.h"
 
 int main(int argc, char** argv) {
@@ -33,6 +38,9 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--mmproj", demo.mmproj, "vision projector GGUF");
   demo_cmd->add_option("--samples", demo.samples, "directory of images (default: samples/)");
 
+  auto* devices_cmd = app.add_subcommand(
+      "devices", "list the devices workers can use (ggml names for --worker-devices), as JSON lines");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,5 +50,12 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return RunServe(serve);
   if (*analyze_cmd) return RunAnalyze(analyze);
   if (*demo_cmd) return RunDemo(demo);
+  if (*devices_cmd) {
+    // The supervisor links no GPU library: a worker binary answers.
+    const std::string worker = WorkerBinary();
+    ::execl(worker.c_str(), worker.c_str(), "--list-devices", static_cast<char*>(nullptr));
+    std::perror(("vigil devices: cannot run " + worker).c_str());
+    return 1;
+  }
   return 2;
 }

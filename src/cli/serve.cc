@@ -109,7 +109,13 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
   sub.add_flag("--allow-fault-injection", o.front.allow_fault_injection, "honour X-Vigil-Fault (tests only)");
   sub.add_option("--ctx", o.ctx, "worker context size, tokens")->capture_default_str();
   sub.add_option("--threads", o.threads, "worker CPU threads (0: llama.cpp default)")->capture_default_str();
-  sub.add_option("--gpu-layers", o.gpu_layers, "layers on the GPU (-1: default)")->capture_default_str();
+  sub.add_option("--gpu-layers", o.gpu_layers,
+                 "layers offloaded to the GPU, as llama-server's -ngl (-1: all when a GPU is present; 0: CPU only)")
+      ->capture_default_str()->check(CLI::Range(-1, 100000));
+  sub.add_option("--worker-devices", o.worker_devices,
+                 "devices to spread workers over, round-robin by slot, e.g. Vulkan0,Vulkan1 "
+                 "(see `vigil devices`; default: each worker's first GPU)")
+      ->delimiter(',');
   sub.add_option("--image-cache-mb", o.image_cache_mb, "image-embedding cache per worker, MiB (0: off)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
 
@@ -136,6 +142,7 @@ int RunServe(ServeOptions o) {
   supervisor::SupervisorOptions so;
   so.worker_binary = WorkerBinary();
   so.worker_args = *args;
+  so.worker_devices = o.worker_devices;
   so.workers = o.workers;
   so.spare_workers = o.spare_workers;
   so.worker_address_space_limit = o.worker_memory_limit_mb << 20;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "front/context.h"
 
@@ -36,6 +37,7 @@ struct ServeOptions {
   int ctx = 4096;
   int threads = 0;
   int gpu_layers = -1;
+  std::vector<std::string> worker_devices;  // spread workers over these (ggml names)
   int image_cache_mb = 256;            // per worker; 0: off
   front::FrontOptions front;
   std::string log_level = "info";

@@ -25,6 +25,7 @@ constexpr std::array kTable = {
     Row{ErrorCode::kPromptTooLong, {422, "prompt_too_long"}},
     Row{ErrorCode::kOverloaded, {503, "overloaded"}},
     Row{ErrorCode::kNotReady, {503, "not_ready"}},
+    Row{ErrorCode::kOutOfMemory, {503, "out_of_memory"}},
     Row{ErrorCode::kWorkerCrashed, {502, "worker_crashed"}},
     Row{ErrorCode::kTimeout, {504, "timeout"}},
     Row{ErrorCode::kCancelled, {499, "cancelled"}},

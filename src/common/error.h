@@ -29,6 +29,7 @@ enum class ErrorCode {
   kPromptTooLong,           // 422 prompt does not fit the model's context
   kOverloaded,              // 503 queue full (with Retry-After)
   kNotReady,                // 503 no worker can take work
+  kOutOfMemory,             // 503 the model does not fit the worker's device memory
   kWorkerCrashed,           // 502 worker died on every attempt
   kTimeout,                 // 504 deadline passed
   kCancelled,               // 499 client went away (never sent; for logs)

@@ -113,7 +113,8 @@ Frame ToFrame(const Loaded& m) {
                           {"n_ctx_train", f.n_ctx_train}, {"image_size", f.image_size},
                           {"n_params", f.n_params}, {"device", f.device},
                           {"device_memory_total", f.device_memory_total},
-                          {"device_memory_free", f.device_memory_free}}}});
+                          {"device_memory_free", f.device_memory_free},
+                          {"gpu_layers", f.gpu_layers}}}});
 }
 
 Frame ToFrame(const Job& m) {
@@ -152,6 +153,7 @@ Frame ToFrame(const Done& m) {
                          {"image_encode_ms", m.timings.image_encode_ms},
                          {"prefill_ms", m.timings.prefill_ms},
                          {"decode_ms", m.timings.decode_ms}}}};
+  if (m.device_memory_free > 0) h["device_memory_free"] = m.device_memory_free;
   if (m.image) {
     h["image"] = {{"width", m.image->width}, {"height", m.image->height},
                   {"model_width", m.image->model_width}, {"model_height", m.image->model_height},
@@ -197,6 +199,7 @@ Result<Loaded> ParseLoaded(const Frame& f) {
     mr.String("device", x.device, false, 4096);
     mr.Int64("device_memory_total", x.device_memory_total, false, 0, kMaxI);
     mr.Int64("device_memory_free", x.device_memory_free, false, 0, kMaxI);
+    mr.Int64("gpu_layers", x.gpu_layers, false, 0, 1 << 20);
     if (!mr.ok()) return mr.error();
   }
   return Finish(r, m);
@@ -274,6 +277,7 @@ Result<Done> ParseDone(const Frame& f) {
   r.U64("job", m.job_id, true);
   r.String("text", m.text, true, kMaxHeaderBytes);
   r.String("finish_reason", m.finish_reason, true, 64);
+  r.Int64("device_memory_free", m.device_memory_free, false, 0, kMaxI);
   if (const json* u = r.Object("usage", true)) {
     FieldReader ur(*u, "done.usage");
     ur.Int64("prompt_tokens", m.usage.prompt_tokens, true, 0, kMaxI);

@@ -38,8 +38,9 @@ struct ModelFacts {
   int64_t image_size = 0;    // side in pixels the vision encoder wants (0: no vision)
   int64_t n_params = 0;
   std::string device;        // e.g. "CPU", "Vulkan0: NVIDIA H200"
-  int64_t device_memory_total = 0;  // bytes; 0 if unknown
-  int64_t device_memory_free = 0;
+  int64_t device_memory_total = 0;  // bytes, as ggml reports them; 0 if unknown
+  int64_t device_memory_free = 0;   // the whole device's, not this worker's
+  int64_t gpu_layers = 0;           // layers offloaded to the device (0: CPU only)
 };
 
 struct Loaded {
@@ -119,8 +120,12 @@ struct Done {
   Usage usage;
   Timings timings;
   std::optional<ImageFacts> image;
+  int64_t device_memory_free = 0;  // bytes free on the worker's device after the job; 0: unknown
 };
 
+// A job failed (job_id != 0), or loading failed (job_id 0: sent once, before
+// the worker exits with kExitFatalConfig, so the supervisor knows the typed
+// cause, e.g. out_of_memory).
 struct Failed {
   uint64_t job_id = 0;
   ErrorCode code = ErrorCode::kInternal;

@@ -15,6 +15,9 @@ Pool::Pool(asio::io_context& io, const SupervisorOptions& options, PoolListener&
   for (int i = 0; i < n; ++i) {
     auto slot = std::unique_ptr<Slot>(new Slot{
         .index = i,
+        .device = options.worker_devices.empty()
+                      ? std::string()
+                      : options.worker_devices[static_cast<size_t>(i) % options.worker_devices.size()],
         .policy = RestartPolicy(options.restart_intensity, options.restart_period,
                                 options.backoff_min, options.backoff_max),
         .timer = std::make_unique<asio::steady_timer>(io)});
@@ -47,6 +50,7 @@ void Pool::SpawnSlot(Slot& slot) {
       .events = events_,
   };
   if (options_.allow_fault_injection) config.args.push_back("--allow-fault-injection");
+  if (!slot.device.empty()) config.args.insert(config.args.end(), {"--device", slot.device});
   slot.worker = std::make_shared<WorkerHandle>(io_, watcher_, *this, std::move(config));
   slot.state = SlotState::kRunning;
   slot.reason.clear();
@@ -154,7 +158,7 @@ void Pool::OnWorkerExited(WorkerHandle& w, const ExitInfo& info, const CrashRepo
   if (stopping_) {
     slot.state = SlotState::kStopped;
   } else {
-    ScheduleRestart(slot, info, report);
+    ScheduleRestart(slot, info, report, w.load_error());
   }
   if (job_id != 0) {
     CrashReport lost = report ? *report : CrashReport{.cause = info.cause, .detail = info.detail};
@@ -163,11 +167,17 @@ void Pool::OnWorkerExited(WorkerHandle& w, const ExitInfo& info, const CrashRepo
   MaybeFinishStop();
 }
 
-void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report) {
+void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report,
+                           const std::optional<Error>& load_error) {
   const bool exec_failed = info.exit_code == 127 && report && report->state == "starting";
   if (info.cause == "fatal_config" || exec_failed) {
     slot.state = SlotState::kFailed;
     std::string last = report && !report->stderr_tail.empty() ? report->stderr_tail.back() : "";
+    if (load_error) last = std::string(WireName(load_error->code)) + ": " + load_error->message;
+    // Only a server-side cause reaches clients: a worker's invalid_request
+    // here is the operator's bad flag, not the client's.
+    slot.failure = load_error && load_error->code == ErrorCode::kOutOfMemory ? ErrorCode::kOutOfMemory
+                                                                            : ErrorCode::kNotReady;
     slot.reason = "worker " + info.detail + (exec_failed ? " (could not start)" : "") +
                   (last.empty() ? "" : ": " + last);
     events_(LogLevel::kError, "worker_abandoned", {{"slot", slot.index}, {"reason", slot.reason}});

@@ -74,6 +74,10 @@ class Pool : public WorkerHandle::Delegate {
   // False when every slot is held or failed: no worker will come soon.
   bool AnyCanServeSoon() const;
   std::string NotReadyReason() const;
+  // The error for requests when no slot can serve soon: the slots' shared
+  // typed load failure (e.g. out_of_memory) if all failed alike, else
+  // not_ready; the message is NotReadyReason().
+  Error NotReadyError() const;
   std::string ModelName() const;
   nlohmann::json ToJson() const;
   void AppendMetrics(std::string& out) const;
@@ -90,21 +94,26 @@ class Pool : public WorkerHandle::Delegate {
   struct Slot {
     int index = 0;
     int incarnation = 0;
+    std::string device;  // --device for this slot's workers; empty: the worker's default
     SlotState state = SlotState::kRestarting;
     std::shared_ptr<WorkerHandle> worker;
     RestartPolicy policy;
     std::unique_ptr<boost::asio::steady_timer> timer;
     TimePoint restart_at{};
     std::string reason;  // why held or failed
+    ErrorCode failure = ErrorCode::kNotReady;  // failed: the typed cause requests get
     int64_t jobs_served = 0;
     int64_t restarts = 0;
     std::deque<CrashReport> crashes;  // newest last
   };
   void SpawnSlot(Slot& slot);
-  void ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report);
+  // load_error: the typed cause a worker gave for failing to load, if any.
+  void ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report,
+                       const std::optional<Error>& load_error = std::nullopt);
   void RecordCrash(Slot& slot, const CrashReport& report);
   void MaybeFinishStop();
   nlohmann::json SlotJson(const Slot& slot) const;
+  void AppendDeviceMetrics(std::string& out) const;
   std::string SlotStateName(const Slot& slot) const;
 
   boost::asio::io_context& io_;

@@ -58,6 +58,18 @@ std::string Pool::NotReadyReason() const {
   return reason + ")" + details;
 }
 
+Error Pool::NotReadyError() const {
+  std::optional<ErrorCode> shared;
+  for (const auto& slot : slots_) {
+    if (slot->state != SlotState::kFailed || (shared && *shared != slot->failure)) {
+      shared = ErrorCode::kNotReady;
+      break;
+    }
+    shared = slot->failure;
+  }
+  return Error{shared.value_or(ErrorCode::kNotReady), NotReadyReason()};
+}
+
 nlohmann::json Pool::SlotJson(const Slot& slot) const {
   const TimePoint now = Clock::now();
   nlohmann::json j = {
@@ -70,6 +82,7 @@ nlohmann::json Pool::SlotJson(const Slot& slot) const {
       {"pid", nullptr},
   };
   if (!slot.reason.empty()) j["reason"] = slot.reason;
+  if (!slot.device.empty()) j["assigned_device"] = slot.device;
   if (slot.state == SlotState::kRestarting || slot.state == SlotState::kHeld) {
     j["restart_in_s"] = std::max(0.0, Seconds(slot.restart_at - now));
   }
@@ -87,7 +100,8 @@ nlohmann::json Pool::SlotJson(const Slot& slot) const {
                     {"n_ctx_train", m.n_ctx_train}, {"image_size", m.image_size},
                     {"n_params", m.n_params}, {"device", m.device},
                     {"device_memory_total", m.device_memory_total},
-                    {"device_memory_free", m.device_memory_free}};
+                    {"device_memory_free", m.device_memory_free},
+                    {"gpu_layers", m.gpu_layers}};
     }
   }
   nlohmann::json crashes = nlohmann::json::array();
@@ -122,6 +136,7 @@ void Pool::AppendMetrics(std::string& out) const {
     out += "vigil_worker_restarts_total{cause=\"" + std::string(c) + "\"} " +
            std::to_string(it == restarts_by_cause_.end() ? 0 : it->second) + "\n";
   }
+  AppendDeviceMetrics(out);
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "# HELP vigil_worker_crash_detect_seconds Last time from a SIGKILL the supervisor "
@@ -129,6 +144,32 @@ void Pool::AppendMetrics(std::string& out) const {
                 "vigil_worker_crash_detect_seconds %.6f\n",
                 last_kill_to_reap_ms_ < 0 ? 0.0 : last_kill_to_reap_ms_ / 1000);
   out += buf;
+}
+
+// Per loaded worker: its device's total and free memory as the worker last
+// reported them (at load, then after every job). Several workers on one
+// device report the same device-wide numbers.
+void Pool::AppendDeviceMetrics(std::string& out) const {
+  out += "# HELP vigil_worker_device_memory_bytes Memory of each loaded worker's device, as the "
+         "worker's engine reports it.\n# TYPE vigil_worker_device_memory_bytes gauge\n";
+  for (const auto& slot : slots_) {
+    if (!slot->worker || !slot->worker->loaded()) continue;
+    const auto& m = slot->worker->loaded()->model;
+    if (m.device_memory_total <= 0) continue;
+    nlohmann::json device = m.device;  // JSON string escaping is Prometheus label escaping here
+    const std::string labels = "slot=\"" + std::to_string(slot->index) + "\",device=" + device.dump();
+    out += "vigil_worker_device_memory_bytes{" + labels + ",kind=\"total\"} " +
+           std::to_string(m.device_memory_total) + "\n";
+    out += "vigil_worker_device_memory_bytes{" + labels + ",kind=\"free\"} " +
+           std::to_string(m.device_memory_free) + "\n";
+  }
+  out += "# HELP vigil_worker_gpu_layers Layers each loaded worker offloaded to its device.\n"
+         "# TYPE vigil_worker_gpu_layers gauge\n";
+  for (const auto& slot : slots_) {
+    if (!slot->worker || !slot->worker->loaded()) continue;
+    out += "vigil_worker_gpu_layers{slot=\"" + std::to_string(slot->index) + "\"} " +
+           std::to_string(slot->worker->loaded()->model.gpu_layers) + "\n";
+  }
 }
 
 }  // namespace vigil::supervisor

@@ -64,7 +64,9 @@ JobId SupervisorImpl::Submit(JobSpec spec, std::shared_ptr<JobObserver> observer
     return reject(ErrorCode::kInputQuarantined, QuarantineMessage(fingerprint, now), false);
   }
   if (started_ && !pool_->AnyCanServeSoon()) {
-    return reject(ErrorCode::kNotReady, pool_->NotReadyReason(), true);
+    Error e = pool_->NotReadyError();
+    const bool retryable = e.code == ErrorCode::kNotReady;
+    return reject(e.code, std::move(e.message), retryable);
   }
   if (static_cast<int>(queue_.size()) >= options_.max_queue) {
     return reject(ErrorCode::kOverloaded,
@@ -94,9 +96,9 @@ void SupervisorImpl::Pump() {
   if (started_ && !draining_ && !queue_.empty() && !pool_->AnyCanServeSoon()) {
     // Every slot is held or failed: the queued jobs (new ones, or retries of
     // a lost one) get not_ready now, as a Submit would, not 504 at their deadline.
-    const std::string reason = pool_->NotReadyReason();
+    const Error e = pool_->NotReadyError();
     const std::deque<JobId> waiting = queue_;
-    for (JobId id : waiting) Fail(id, ErrorCode::kNotReady, reason, true);
+    for (JobId id : waiting) Fail(id, e.code, e.message, e.code == ErrorCode::kNotReady);
     return;
   }
   while (!queue_.empty()) {

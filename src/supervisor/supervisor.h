@@ -50,6 +50,9 @@ struct HangLimits {
 struct SupervisorOptions {
   std::string worker_binary;              // path to vigil-worker
   std::vector<std::string> worker_args;   // engine/model flags passed through
+  // Devices to spread workers over (ggml names, e.g. "Vulkan0"): slot i gets
+  // `--device worker_devices[i % n]`. Empty: workers pick their default.
+  std::vector<std::string> worker_devices;
   int workers = 1;                        // workers that run jobs at once
   int spare_workers = 0;                  // loaded idle extras (take a dead worker's place)
   int max_queue = 64;                     // queued jobs beyond this: kOverloaded

@@ -158,10 +158,19 @@ bool WorkerHandle::HandleFrame(protocol::Frame& frame) {
       EarlierWatchdog();
       return true;
     }
+    case MessageType::kFailed:
+      if (state_ == WorkerState::kLoading) {  // job 0: why the load failed; the exit follows
+        auto m = protocol::ParseFailed(frame);
+        if (!m.ok()) return Violation(m.error().message), false;
+        if (m->job_id != 0) return Violation("sent failed for a job while loading"), false;
+        load_error_ = Error{m->code, m->message};
+        Emit("worker_load_failed", {{"code", std::string(WireName(m->code))}, {"message", m->message}});
+        return true;
+      }
+      return HandleJobFrame(frame);
     case MessageType::kProgress:
     case MessageType::kPiece:
     case MessageType::kDone:
-    case MessageType::kFailed:
       return HandleJobFrame(frame);
     default:
       Violation("sent a " + std::string(protocol::MessageTypeName(frame.type)) + " frame");
@@ -208,6 +217,7 @@ bool WorkerHandle::HandleJobFrame(protocol::Frame& frame) {
       auto m = protocol::ParseDone(frame);
       if (!m.ok()) return Violation(m.error().message), false;
       if (!check(m->job_id)) return false;
+      if (loaded_ && m->device_memory_free > 0) loaded_->model.device_memory_free = m->device_memory_free;
       finish();
       delegate_.OnJobDone(*this, *m);
       return true;

@@ -115,6 +115,9 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   std::string id() const;  // "w<slot>.<incarnation>", for logs
   TimePoint spawned_at() const { return spawned_at_; }
   const std::optional<protocol::Loaded>& loaded() const { return loaded_; }
+  // The typed cause the worker gave for a failed load (a `failed` frame
+  // with job 0), if it gave one.
+  const std::optional<Error>& load_error() const { return load_error_; }
   const std::string& phase() const { return monitor_.phase(); }
   const JobTag& job() const { return job_; }
   const std::deque<std::string>& stderr_tail() const { return stderr_tail_; }
@@ -148,6 +151,7 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   pid_t pid_ = -1;
   TimePoint spawned_at_{};
   std::optional<protocol::Loaded> loaded_;
+  std::optional<Error> load_error_;
   JobTag job_;
   bool cancel_sent_ = false;
   KillReason kill_reason_ = KillReason::kNone;

@@ -137,6 +137,7 @@ void RunJob(const protocol::Job& job, JobContext& ctx) {
     done.image = protocol::ImageFacts{p.width, p.height, p.model.width, p.model.height,
                                       std::string(imaging::FormatName(p.format))};
   }
+  done.device_memory_free = ctx.engine.DeviceMemoryFree();
   ctx.channel.Send(protocol::ToFrame(done));
 }
 

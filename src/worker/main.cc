@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
+
+#include "worker/engine/engine.h"
 
 #include "protocol/messages.h"
 #include "worker/crash_handler.h"
@@ -15,6 +18,10 @@
 #include "worker/worker.h"
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string_view(argv[1]) == "--list-devices") {
+    std::fputs(vigil::worker::ListDevices().c_str(), stdout);
+    return 0;
+  }
   // Never outlive the supervisor. PDEATHSIG fires when the parent *thread*
   // that forked us exits, and not at all if the parent died before prctl;
   // a changed getppid() across the call catches the late case. The early

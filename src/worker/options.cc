@@ -36,10 +36,11 @@ Result<WorkerOptions> ParseWorkerOptions(int argc, const char* const* argv) {
   app.add_option("--engine", o.engine, "llama | chaos")->required();
   app.add_option("--model", o.model, "text model GGUF");
   app.add_option("--mmproj", o.mmproj, "vision projector GGUF");
-  app.add_option("--ctx", o.ctx, "context size in tokens")->check(CLI::Range(64, 1 << 22));
+  app.add_option("--ctx", o.ctx, "context size in tokens")->check(CLI::Range(64, 1 << 28));
   app.add_option("--threads", o.threads, "CPU threads (0: default)")->check(CLI::Range(0, 1024));
   app.add_option("--gpu-layers", o.gpu_layers, "layers to offload (-1: default)")
       ->check(CLI::Range(-1, 100000));
+  app.add_option("--device", o.device, "the one ggml device to use, e.g. Vulkan0 (see --list-devices)");
   app.add_option("--max-image-pixels", o.max_image_pixels, "default pixel limit per image")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_flag("--allow-fault-injection", o.allow_fault_injection, "honour fault requests");

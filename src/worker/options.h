@@ -3,10 +3,13 @@
 //
 //   vigil-worker --fd N --engine llama|chaos
 //                [--model TEXT.gguf --mmproj MMPROJ.gguf] [--ctx 4096]
-//                [--threads N] [--gpu-layers N] [--max-image-pixels P]
+//                [--threads N] [--gpu-layers N] [--device NAME] [--max-image-pixels P]
 //                [--allow-fault-injection] [--fault-at-load KIND]
 //                [--chaos-tokens-per-second R] [--chaos-load-ms MS]
 //                [--memory-limit-mb MB] [--image-cache-mb MB]
+//
+//   vigil-worker --list-devices   (prints the devices ggml sees, one JSON
+//                                  object per line, and exits 0)
 //
 // A parse or validation error is a fatal configuration error: main prints
 // the message and exits with kExitFatalConfig, and the supervisor does not
@@ -29,6 +32,7 @@ struct WorkerOptions {
   int ctx = 4096;
   int threads = 0;      // 0: llama.cpp's default
   int gpu_layers = -1;  // -1: llama.cpp's default (all layers on the GPU if any)
+  std::string device;   // a ggml device name ("Vulkan0", "CUDA1"); empty: llama.cpp's choice
   int64_t max_image_pixels = 50'000'000;
   bool allow_fault_injection = false;
   std::string fault_at_load;  // a fault kind (fault.h), or empty

@@ -119,6 +119,7 @@ Result<protocol::Loaded> Load(Engine& engine, const WorkerOptions& o, WorkerStat
   eo.ctx = o.ctx;
   eo.threads = o.threads;
   eo.gpu_layers = o.gpu_layers;
+  eo.device = o.device;
   eo.chaos_tokens_per_second = o.chaos_tokens_per_second;
   eo.chaos_load_ms = o.chaos_load_ms;
   eo.image_cache_mb = o.image_cache_mb;
@@ -146,6 +147,7 @@ int RunWorker(const WorkerOptions& options, WorkerState& state) {
   if (!loaded) {
     std::fprintf(stderr, "vigil-worker: load failed: %s\n", loaded.error().message.c_str());
     heartbeat.Stop();
+    channel.Send(protocol::ToFrame(protocol::Failed{0, loaded.error().code, loaded.error().message}));
     return protocol::kExitFatalConfig;
   }
   std::fprintf(stderr, "vigil-worker: loaded %s in %.0f ms\n", loaded->model.name.c_str(),

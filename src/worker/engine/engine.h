@@ -6,7 +6,9 @@
 // (src/worker/imaging) to the side image_size() asks for and passes RGB8.
 //
 // Errors: Load failing is a fatal configuration error for the worker (exit
-// 2). Run returns typed errors for bad input (kPromptTooLong,
+// 2); its code says why: kOutOfMemory when the model, context or compute
+// buffers do not fit the device, kInvalidRequest for a bad option (unknown
+// device), kInternal otherwise. Run returns typed errors for bad input (kPromptTooLong,
 // kInvalidRequest, kInvalidImage) and kInternal for a failing library.
 // Cancellation is not an error: Run returns normally with finish_reason
 // "cancelled" and whatever text was produced.
@@ -35,6 +37,7 @@ struct EngineOptions {
   int ctx = 4096;
   int threads = 0;
   int gpu_layers = -1;
+  std::string device;  // ggml device name; empty: the library's default
   double chaos_tokens_per_second = 2000;
   int chaos_load_ms = 0;
   // llama: bytes of vision-encoder outputs kept for repeated images, in MiB
@@ -83,7 +86,15 @@ class Engine {
   // The side the vision encoder wants, in pixels (valid after Load).
   virtual int image_size() const = 0;
   virtual Result<RunStats> Run(const EngineJob& job, JobEvents& events) = 0;
+  // Bytes free on the device the engine computes on, as its library reports
+  // them for the whole device; 0 if unknown. Called between jobs.
+  virtual int64_t DeviceMemoryFree() const { return 0; }
 };
+
+// One JSON object per line for each device the engines' libraries see
+// (name, description, type, memory_total, memory_free), for
+// `vigil-worker --list-devices`.
+std::string ListDevices();
 
 // "llama" | "chaos"; nullptr for any other name.
 std::unique_ptr<Engine> MakeEngine(std::string_view name);

@@ -9,18 +9,35 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <utility>
+
+#include <nlohmann/json.hpp>
 
 namespace vigil::worker {
 namespace {
 
 // llama.cpp logs a lot at INFO. The supervisor keeps only a tail of stderr
 // for crash reports, so pass on warnings and errors (and their
-// continuations) unless VIGIL_WORKER_VERBOSE is set.
+// continuations) unless VIGIL_WORKER_VERBOSE is set. Errors are also kept,
+// because a failing load returns only nullptr: the log says why.
+std::mutex g_log_mutex;
+std::string g_load_errors;  // error lines since the load began
+
 void OnLog(ggml_log_level level, const char* text, void*) {
   static thread_local ggml_log_level last = GGML_LOG_LEVEL_NONE;
   static const bool verbose = std::getenv("VIGIL_WORKER_VERBOSE") != nullptr;
   if (level != GGML_LOG_LEVEL_CONT) last = level;
   if (verbose || last >= GGML_LOG_LEVEL_WARN) std::fputs(text, stderr);
+  if (last >= GGML_LOG_LEVEL_ERROR) {
+    std::lock_guard lock(g_log_mutex);
+    if (g_load_errors.size() < 8192) g_load_errors += text;
+  }
+}
+
+std::string TakeLoadErrors() {
+  std::lock_guard lock(g_log_mutex);
+  return std::exchange(g_load_errors, {});
 }
 
 std::string MetaString(const llama_model* model, const char* key) {
@@ -44,29 +61,70 @@ int ReadImageSize(const std::string& mmproj) {
   return size;
 }
 
-void DescribeDevice(bool want_gpu, protocol::ModelFacts& f) {
-  ggml_backend_dev_t chosen = nullptr;
-  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
-    const auto type = ggml_backend_dev_type(dev);
-    const bool gpu = type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU;
-    if ((want_gpu && gpu) || (!chosen && type == GGML_BACKEND_DEVICE_TYPE_CPU)) chosen = dev;
-    if (want_gpu && gpu) break;
-  }
-  if (!chosen) {
-    f.device = "CPU";
-    return;
-  }
-  f.device = std::string(ggml_backend_dev_name(chosen)) + ": " + ggml_backend_dev_description(chosen);
-  size_t free = 0, total = 0;
-  ggml_backend_dev_memory(chosen, &free, &total);
-  f.device_memory_free = static_cast<int64_t>(free);
-  f.device_memory_total = static_cast<int64_t>(total);
+bool IsGpu(ggml_backend_dev_t dev) {
+  const auto type = ggml_backend_dev_type(dev);
+  return type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU;
 }
 
-Error LoadError(std::string what) { return MakeError(ErrorCode::kInternal, std::move(what)); }
+// The device llama.cpp offloads to when none is named: the first GPU.
+ggml_backend_dev_t FirstGpu() {
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    if (IsGpu(ggml_backend_dev_get(i))) return ggml_backend_dev_get(i);
+  }
+  return nullptr;
+}
+
+std::string DeviceNames() {
+  std::string names;
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    names += (names.empty() ? "" : ", ") + std::string(ggml_backend_dev_name(ggml_backend_dev_get(i)));
+  }
+  return names.empty() ? "none" : names;
+}
+
+void LoadBackends() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llama_log_set(OnLog, nullptr);
+    mtmd_helper_log_set(OnLog, nullptr);
+    ggml_backend_load_all();  // Debian's libggml ships its backends as modules
+    llama_backend_init();
+  });
+}
 
 }  // namespace
+
+// An allocation failure is the one load failure an operator fixes by asking
+// for less (context, layers, workers per device), so it gets its own code.
+// llama.cpp reports it only in its log: match the messages of ggml's
+// allocators (CPU and GPU backends) and of the Vulkan and CUDA drivers.
+ErrorCode ClassifyLoadFailure(std::string_view log) {
+  static constexpr std::string_view kOomMarks[] = {
+      "failed to allocate", "out of memory", "bad_alloc", "OutOfDeviceMemory", "OutOfHostMemory",
+      "ErrorOutOfPoolMemory", "exceeds device memory allocation limit", "cudaMalloc failed"};
+  for (std::string_view mark : kOomMarks) {
+    if (log.find(mark) != std::string_view::npos) return ErrorCode::kOutOfMemory;
+  }
+  return ErrorCode::kInternal;
+}
+
+std::string ListDevices() {
+  LoadBackends();
+  std::string out;
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(dev, &free, &total);
+    const auto type = ggml_backend_dev_type(dev);
+    out += nlohmann::json{{"name", ggml_backend_dev_name(dev)},
+                          {"description", ggml_backend_dev_description(dev)},
+                          {"type", IsGpu(dev) ? "gpu" : type == GGML_BACKEND_DEVICE_TYPE_CPU ? "cpu" : "other"},
+                          {"memory_total", total},
+                          {"memory_free", free}}
+               .dump() + "\n";
+  }
+  return out;
+}
 
 LlamaEngine::~LlamaEngine() {
   if (batch_.token) llama_batch_free(batch_);
@@ -96,15 +154,39 @@ bool LlamaEngine::OnEncodeEval(ggml_tensor*, bool ask, void* self) {
   return !ev->cancelled();
 }
 
+// A failed load step: the log lines llama.cpp wrote since the load began
+// say whether it was memory (kOutOfMemory) or something else.
+static Error LoadError(std::string what) {
+  const std::string log = TakeLoadErrors();
+  const ErrorCode code = ClassifyLoadFailure(log);
+  if (code == ErrorCode::kOutOfMemory) what = "out of memory: " + what;
+  std::string first_line = log.substr(0, log.find('\n'));
+  if (!first_line.empty()) what += " (" + first_line + ")";
+  return MakeError(code, std::move(what));
+}
+
 Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
                                                const std::function<void()>& advance) {
-  llama_log_set(OnLog, nullptr);
-  mtmd_helper_log_set(OnLog, nullptr);
-  ggml_backend_load_all();  // Debian's libggml ships the CPU backends as modules
-  llama_backend_init();
+  LoadBackends();
+  TakeLoadErrors();
+  if (!options.device.empty()) {
+    device_ = ggml_backend_dev_by_name(options.device.c_str());
+    if (!device_) {
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "no device named " + options.device + " (devices: " + DeviceNames() + ")");
+    }
+    if (!IsGpu(device_)) device_ = nullptr;  // "CPU": keep every layer on the CPU
+  } else if (options.gpu_layers != 0) {
+    device_ = FirstGpu();
+  }
+  ggml_backend_dev_t devices[] = {device_, nullptr};
 
   llama_model_params mp = llama_model_default_params();
   if (options.gpu_layers >= 0) mp.n_gpu_layers = options.gpu_layers;
+  if (!device_) mp.n_gpu_layers = 0;
+  // One device per worker: workers are spread over GPUs by the supervisor
+  // (--worker-devices), never split across them.
+  if (device_) mp.devices = devices, mp.split_mode = LLAMA_SPLIT_MODE_NONE, mp.main_gpu = 0;
   mp.progress_callback = [](float, void* fn) {
     (*static_cast<const std::function<void()>*>(fn))();
     return true;
@@ -128,14 +210,17 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
   advance();
 
   mtmd_context_params vp = mtmd_context_params_default();
-  vp.use_gpu = options.gpu_layers != 0;
+  vp.use_gpu = device_ != nullptr;
+  vp.device = device_;
   vp.print_timings = false;
   if (options.threads > 0) vp.n_threads = options.threads;
   vp.cb_eval = OnEncodeEval;
   vp.cb_eval_user_data = this;
   mtmd_ = mtmd_init_from_file(options.mmproj.c_str(), model_, vp);
   if (!mtmd_) return LoadError("cannot load vision projector " + options.mmproj);
-  if (!mtmd_support_vision(mtmd_)) return LoadError(options.mmproj + " has no vision encoder");
+  if (!mtmd_support_vision(mtmd_)) {
+    return MakeError(ErrorCode::kInvalidRequest, options.mmproj + " has no vision encoder");
+  }
   advance();
 
   vocab_ = llama_model_get_vocab(model_);
@@ -149,6 +234,13 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
   return Facts(options);
 }
 
+int64_t LlamaEngine::DeviceMemoryFree() const {
+  if (!device_) return 0;
+  size_t free = 0, total = 0;
+  ggml_backend_dev_memory(device_, &free, &total);
+  return static_cast<int64_t>(free);
+}
+
 protocol::ModelFacts LlamaEngine::Facts(const EngineOptions& options) const {
   protocol::ModelFacts f;
   f.name = MetaString(model_, "general.name");
@@ -158,7 +250,18 @@ protocol::ModelFacts LlamaEngine::Facts(const EngineOptions& options) const {
   f.n_ctx_train = llama_model_n_ctx_train(model_);
   f.n_params = static_cast<int64_t>(llama_model_n_params(model_));
   f.image_size = image_size_;
-  DescribeDevice(options.gpu_layers != 0, f);
+  if (!device_) {
+    f.device = "CPU";
+    return f;
+  }
+  f.device = std::string(ggml_backend_dev_name(device_)) + ": " + ggml_backend_dev_description(device_);
+  size_t free = 0, total = 0;
+  ggml_backend_dev_memory(device_, &free, &total);
+  f.device_memory_free = static_cast<int64_t>(free);
+  f.device_memory_total = static_cast<int64_t>(total);
+  // llama.cpp offloads the repeating layers and then the output layer.
+  const int64_t all = llama_model_n_layer(model_) + 1;
+  f.gpu_layers = options.gpu_layers < 0 ? all : std::min<int64_t>(options.gpu_layers, all);
   return f;
 }
 

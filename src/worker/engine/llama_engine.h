@@ -39,6 +39,10 @@
 
 namespace vigil::worker {
 
+// The code for a failed load, from the error lines llama.cpp logged
+// meanwhile: kOutOfMemory for an allocation failure, else kInternal.
+ErrorCode ClassifyLoadFailure(std::string_view log);
+
 class LlamaEngine final : public Engine {
  public:
   LlamaEngine() = default;
@@ -50,6 +54,7 @@ class LlamaEngine final : public Engine {
                                     const std::function<void()>& advance) override;
   int image_size() const override { return image_size_; }
   Result<RunStats> Run(const EngineJob& job, JobEvents& events) override;
+  int64_t DeviceMemoryFree() const override;
 
  private:
   struct Prefilled {
@@ -80,6 +85,7 @@ class LlamaEngine final : public Engine {
   llama_context* ctx_ = nullptr;
   mtmd_context* mtmd_ = nullptr;
   const llama_vocab* vocab_ = nullptr;
+  ggml_backend_dev_t device_ = nullptr;  // where the offloaded layers live; nullptr: CPU
   llama_batch batch_{};
   int n_batch_ = 512;
   int image_size_ = 0;

@@ -122,6 +122,9 @@ Status LlamaEngine::DecodeText(const llama_token* tokens, size_t n, llama_pos po
   }
   const int32_t rc = llama_decode(ctx_, batch_);
   if (rc == 0 || rc == 2) return OkStatus();  // 2: aborted; the caller checks cancelled()
+  // -2: the compute buffers could not be allocated (llama-context.cpp maps
+  // GGML_STATUS_ALLOC_FAILED to it); the job needs more memory than the device has.
+  if (rc == -2) return MakeError(ErrorCode::kOutOfMemory, "out of memory: llama_decode could not allocate");
   return Internal("llama_decode failed: " + std::to_string(rc));
 }
 
