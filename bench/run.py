@@ -269,7 +269,8 @@ class Vigil(Server):
         cmd = [args.vigil, "serve", "--port", "0", "--engine", "llama", "--model", model["text"],
                "--mmproj", model["mmproj"], "--workers", str(workers), "--spare-workers", str(spare),
                "--threads", str(args.threads), "--ctx", str(model["ctx"]), "--log-level", "warn",
-               "--max-tokens-limit", "4096", "--request-timeout", "900", *extra]
+               "--max-tokens-limit", "4096", "--request-timeout", "900",
+               *getattr(args, "vigil_extra", []), *extra]
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.logf)
         line = self.proc.stdout.readline().decode()
@@ -290,9 +291,9 @@ class Peer(Server):
         self.logpath = f"/tmp/vigil-bench-llama-server-{os.getpid()}.log"
         self.logf = open(self.logpath, "ab")
         self.port = free_port()
-        cmd = ["llama-server", "-m", model["text"], "--mmproj", model["mmproj"], "--host", "127.0.0.1",
+        cmd = [getattr(args, "peer", "llama-server"), "-m", model["text"], "--mmproj", model["mmproj"], "--host", "127.0.0.1",
                "--port", str(self.port), "-np", str(parallel), "-t", str(threads or args.threads),
-               "-c", str(model["ctx"] * parallel), "--no-webui"]
+               "-c", str(model["ctx"] * parallel), "--no-webui", *getattr(args, "peer_extra", [])]
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf)
         self.wait_ready("/health")

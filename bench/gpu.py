@@ -1,0 +1,500 @@
+#!/usr/bin/env python3
+"""vigil on a GPU, next to llama-server on the same GPU (issue 7).
+
+    scripts/gpu/run.sh            # on the GPU machine; it calls this file
+    python3 bench/gpu.py --vigil PACK/bin/vigil --peer PACK/bin/llama-server --out DIR
+
+Parts (all by default; --only picks some):
+  devices     what the workers' ggml sees (`vigil devices`)
+  throughput  vigil --workers N vs llama-server -np N, both with every layer on
+              the GPU, streamed chat requests (fresh 512 px image + prompt,
+              temperature 0, ignore_eos), N = 1, 4, 16 clients, alternating
+              A/B rounds; TTFT, tokens/s, ratios vigil/peer per round
+  encode      image encode time: vigil's own timing (/analyze timings) and
+              llama-server's log line ("slice encoded in N ms"), and each
+              server's TTFT for the same image vs a text-only request
+  faults      vigil --workers 2 with requests in flight: the busy worker is
+              sent SIGSEGV, SIGKILL or SIGSTOP in the middle of decoding on the
+              GPU; every request's outcome, the time from the fault to the
+              victim request's next token and to the replacement's `loaded`,
+              and the GPU's used memory (nvidia-smi, sampled every 100 ms)
+              before the fault, during, at its lowest after, and once the
+              replacement has loaded
+  oom         a context too large for the GPU: the worker's load fails with
+              out_of_memory, requests get 503 out_of_memory, no restart loop,
+              and the GPU's memory is back where it was
+
+Writes DIR/gpu.json (everything) and prints a summary. Only the standard
+library, numpy and PIL (bench/run.py's helpers).
+"""
+import argparse
+import base64
+import datetime
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as B  # noqa: E402  (bench/run.py: clients, servers, images, statistics)
+
+PROMPT = "Describe this image."
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- GPU memory
+
+class GpuMemory:
+    """GPU 0's used memory in MiB, sampled by `nvidia-smi -lms 100` in the
+    background. Without nvidia-smi every reading is None."""
+
+    def __init__(self):
+        exe = shutil.which("nvidia-smi") or next(
+            (p for p in ("/usr/local/nvidia/bin/nvidia-smi", "/usr/bin/nvidia-smi") if os.path.exists(p)), None)
+        self.samples = []  # (perf_counter, used MiB)
+        self.total = None
+        self.lock = threading.Lock()
+        self.proc = None
+        if not exe:
+            return
+        self.proc = subprocess.Popen([exe, "--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits",
+                                      "-i", "0", "-lms", "100"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.perf_counter() + 5
+        while not self.samples and time.perf_counter() < deadline:
+            time.sleep(0.05)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                used, total = (float(x) for x in line.strip().split(","))
+            except ValueError:
+                continue
+            with self.lock:
+                self.samples.append((time.perf_counter(), used))
+                self.total = total
+
+    @property
+    def available(self):
+        return bool(self.samples)
+
+    def now(self):
+        """A reading taken after this call (waits up to 0.5 s for it)."""
+        if not self.available:
+            return None
+        t = time.perf_counter()
+        deadline = t + 0.5
+        while time.perf_counter() < deadline:
+            with self.lock:
+                if self.samples[-1][0] > t:
+                    return self.samples[-1][1]
+            time.sleep(0.02)
+        with self.lock:
+            return self.samples[-1][1]
+
+    def window(self, t0, t1):
+        with self.lock:
+            return [(t, v) for t, v in self.samples if t0 <= t <= t1]
+
+    def settle(self, timeout=10.0, quiet=1.0):
+        """Waits until the reading has not changed for `quiet` seconds; returns it."""
+        if not self.available:
+            return None
+        t_end = time.perf_counter() + timeout
+        while time.perf_counter() < t_end:
+            t = time.perf_counter()
+            w = self.window(t - quiet, t)
+            if len(w) >= 3 and max(v for _, v in w) == min(v for _, v in w):
+                return w[-1][1]
+            time.sleep(0.1)
+        return self.now()
+
+    def stop(self):
+        if self.proc:
+            self.proc.kill()
+
+
+# ---------------------------------------------------------------- helpers
+
+def vigil_devices(args):
+    out = subprocess.run([args.vigil, "devices"], capture_output=True, text=True, timeout=120)
+    return [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")], out.stderr[-2000:]
+
+
+def workers(v):
+    return v.workers()["workers"]
+
+
+def wait_until(pred, timeout, what):
+    t_end = time.perf_counter() + timeout
+    while time.perf_counter() < t_end:
+        x = pred()
+        if x:
+            return x
+        time.sleep(0.01)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def ready_status(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/ready")
+    r = conn.getresponse()
+    out = {"status": r.status, "body": r.read().decode(errors="replace")[:500]}
+    conn.close()
+    return out
+
+
+def analyze_stream(port, rid, jpeg, max_tokens, rec, fault_t=None):
+    """One streamed /analyze request; fills rec with its outcome and the time of
+    every text event (perf_counter)."""
+    body = json.dumps({"image": base64.b64encode(jpeg).decode(), "prompt": PROMPT, "max_tokens": max_tokens,
+                       "temperature": 0, "ignore_eos": True, "stream": True})
+    rec.update({"rid": rid, "status": 0, "events": [], "final": None, "t_send": time.perf_counter()})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    try:
+        conn.request("POST", "/analyze", body, {"Content-Type": "application/json", "X-Request-Id": rid})
+        resp = conn.getresponse()
+        rec["status"] = resp.status
+        if resp.status != 200:
+            rec["final"] = {"error": resp.read().decode(errors="replace")[:500]}
+            return
+        for line in resp:
+            line = line.strip()
+            if not line.startswith(b"data:"):
+                continue
+            ev = json.loads(line[5:])
+            if "text" in ev:
+                rec["events"].append(time.perf_counter())
+            if "done" in ev or "error" in ev:
+                rec["final"] = ev
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        rec["final"] = {"client_error": repr(e)}
+    finally:
+        conn.close()
+        rec["t_end"] = time.perf_counter()
+
+
+def outcome(rec):
+    f = rec.get("final") or {}
+    if rec["status"] == 200 and "done" in f:
+        return {"rid": rec["rid"], "ok": True, "attempts": f.get("attempts"), "tokens": len(rec["events"])}
+    return {"rid": rec["rid"], "ok": False, "status": rec["status"], "error": json.dumps(f)[:300]}
+
+
+# ---------------------------------------------------------------- parts
+
+def part_throughput(args, model):
+    plan = {"requests": lambda c: max(8, 4 * c), "warm": "image"}
+    res = {}
+    for c in args.clients:
+        res[c] = B.throughput_one(args, model, plan, c, c, None, args.rounds)
+    return {"per_clients": {str(c): v for c, v in res.items()},
+            "ratios": {str(c): v for c, v in B.ratios(res).items()}}
+
+
+def part_encode(args, model, reps):
+    """Image encode time, each server's own measure, plus TTFT image vs text."""
+    out = {}
+    v = B.Vigil(args, model, 1)
+    try:
+        B.run_load(v.port, [B.chat_body(B.fresh_image(), 4)], 1)  # warm: pipelines, buffers
+        enc, ttft_img, ttft_txt = [], [], []
+        for _ in range(reps):
+            body = {"image": base64.b64encode(B.fresh_image()).decode(), "prompt": PROMPT, "max_tokens": 4,
+                    "temperature": 0}
+            st, data, _ = B.post_json(v.port, "/analyze", json.dumps(body))
+            enc.append(data["timings"]["image_encode_ms"])
+            ttft_img.append(B.Client(v.port).chat(B.chat_body(B.fresh_image(), 4))["ttft"])
+            ttft_txt.append(B.Client(v.port).chat(B.text_body(4, unique=True))["ttft"])
+        out["vigil"] = {"image_encode_ms": B.med_iqr(enc), "ttft_image_s": B.med_iqr(ttft_img),
+                        "ttft_text_s": B.med_iqr(ttft_txt), "cmd": v.cmd}
+    finally:
+        v.stop()
+    p = B.Peer(args, model, 1)
+    try:
+        B.run_load(p.port, [B.chat_body(B.fresh_image(), 4)], 1)
+        start = os.path.getsize(p.logpath)
+        ttft_img, ttft_txt = [], []
+        for _ in range(reps):
+            ttft_img.append(B.Client(p.port).chat(B.chat_body(B.fresh_image(), 4))["ttft"])
+            ttft_txt.append(B.Client(p.port).chat(B.text_body(4, unique=True))["ttft"])
+        with open(p.logpath, "rb") as f:
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+        enc = [float(x) for x in re.findall(r"slice encoded in (\d+) ms", text)]
+        out["peer"] = {"image_encode_ms": B.med_iqr(enc) if enc else None,
+                       "image_encode_source": "llama-server log 'slice encoded in N ms'" if enc else "not logged",
+                       "ttft_image_s": B.med_iqr(ttft_img), "ttft_text_s": B.med_iqr(ttft_txt), "cmd": p.cmd}
+    finally:
+        p.stop()
+    return out
+
+
+def one_fault(args, model, gpu, sig, n_requests):
+    """vigil --workers 2, n_requests streamed in flight, `sig` to a worker
+    that is decoding on the GPU."""
+    res = {"signal": sig}
+    mem0 = gpu.settle()
+    v = B.Vigil(args, model, 2, extra=["--hang-limit", str(args.hang_limit), "--max-attempts", "3"])
+    try:
+        wait_until(lambda: all(w["state"] == "idle" for w in workers(v)), 120, "2 idle workers")
+        B.run_load(v.port, [B.chat_body(B.fresh_image(), 4) for _ in range(2)], 2)  # warm both
+        res["mem_before_vigil_mib"] = mem0
+        res["mem_loaded_mib"] = gpu.settle()
+        recs = [dict() for _ in range(n_requests)]
+        threads = [threading.Thread(target=analyze_stream,
+                                    args=(v.port, f"{sig.lower()}-{i}", B.fresh_image(), args.fault_tokens, recs[i]))
+                   for i in range(n_requests)]
+        for t in threads:
+            t.start()
+
+        def decoding_worker():
+            for w in workers(v):
+                if w.get("state") == "busy" and w.get("phase") == "decode" and w.get("job"):
+                    return w
+            return None
+
+        victim = wait_until(decoding_worker, 60, "a worker decoding")
+        pid, slot, victim_rid = int(victim["pid"]), victim["slot"], victim["job"]["request_id"]
+        res["mem_during_mib"] = gpu.now()
+        gone = {}
+
+        def watch_exit():  # the victim's pid leaves /proc when the supervisor reaps it
+            while os.path.exists(f"/proc/{pid}") and time.perf_counter() - t_fault < 120:
+                time.sleep(0.001)
+            gone["t"] = time.perf_counter()
+
+        t_fault = time.perf_counter()
+        os.kill(pid, getattr(signal, sig))
+        watcher = threading.Thread(target=watch_exit)
+        watcher.start()
+        # The replacement: a new pid in the victim's slot; when is it loaded?
+        seen = {}
+
+        def replacement():
+            for w in workers(v):
+                if w["slot"] == slot and w.get("pid") and int(w["pid"]) != pid:
+                    seen.setdefault("spawned", time.perf_counter())
+                    seen.setdefault("states", []).append(w["state"])
+                    if w["state"] in ("idle", "busy"):
+                        seen["loaded"] = time.perf_counter()
+                        seen["load_ms"] = w.get("load_ms")
+                        seen["device"] = (w.get("model") or {}).get("device")
+                        return True
+            return False
+
+        wait_until(replacement, 120, "the replacement worker loaded")
+        t_loaded = seen["loaded"]
+        res["mem_after_replacement_loaded_mib"] = gpu.settle()
+        for t in threads:
+            t.join(300)
+        watcher.join()
+        t_done = time.perf_counter()
+        vic = next(r for r in recs if r["rid"] == victim_rid)
+        # Text the worker wrote just before the signal can still arrive after
+        # it; count from the victim's reaping, so the next token is the retry's.
+        after = [e for e in vic["events"] if e > gone["t"]]
+        window = gpu.window(t_fault, t_loaded)
+        js = v.workers()
+        crash = next((c for w in js["workers"] if w["slot"] == slot for c in w["recent_crashes"]), None)
+        res.update({
+            "victim_pid": pid, "victim_request": victim_rid,
+            "outcomes": [outcome(r) for r in recs],
+            "all_ok": all(outcome(r)["ok"] for r in recs),
+            "victim_attempts": outcome(vic).get("attempts"),
+            "others_attempts": sorted({outcome(r).get("attempts") for r in recs if r["rid"] != victim_rid}),
+            "fault_to_victim_next_token_s": (after[0] - t_fault) if after else None,
+            "fault_to_victim_reaped_s": gone["t"] - t_fault,
+            "fault_to_replacement_spawned_s": seen["spawned"] - t_fault,
+            "fault_to_replacement_loaded_s": t_loaded - t_fault,
+            "replacement_load_ms": seen.get("load_ms"),
+            "replacement_states_seen": sorted(set(seen.get("states", []))),
+            "replacement_device": seen.get("device"),
+            "fault_to_all_done_s": t_done - t_fault,
+            "mem_lowest_between_fault_and_replacement_mib": min((x for _, x in window), default=None),
+            "crash_report": crash,
+            "restarts_by_cause": js.get("restarts_by_cause"),
+        })
+        if after:
+            res["fault_to_first_token_measure"] = ("victim request: its first text event after the victim "
+                                                   "was reaped (the retry's), timed from the signal")
+    finally:
+        v.stop()
+    res["mem_after_vigil_stopped_mib"] = gpu.settle()
+    log(f"   {sig}: all ok {res.get('all_ok')} victim attempts {res.get('victim_attempts')} "
+        f"fault->reaped {res.get('fault_to_victim_reaped_s')} s, "
+        f"fault->next token {res.get('fault_to_victim_next_token_s')} s, fault->replacement loaded "
+        f"{res.get('fault_to_replacement_loaded_s')} s; GPU MiB before {mem0} loaded {res.get('mem_loaded_mib')} "
+        f"during {res.get('mem_during_mib')} lowest {res.get('mem_lowest_between_fault_and_replacement_mib')} "
+        f"after {res.get('mem_after_replacement_loaded_mib')} stopped {res.get('mem_after_vigil_stopped_mib')}")
+    return res
+
+
+def part_faults(args, model, gpu):
+    out = {}
+    for sig in ("SIGSEGV", "SIGKILL", "SIGSTOP"):
+        log(f"== fault: {sig} to a worker decoding on the GPU, {args.fault_requests} requests in flight")
+        out[sig] = one_fault(args, model, gpu, sig, args.fault_requests)
+    return out
+
+
+def part_oom(args, model, gpu):
+    log(f"== oom: --ctx {args.oom_ctx} on the GPU")
+    mem0 = gpu.settle()
+    extra = ["--ctx", str(args.oom_ctx)]
+    v = B.Vigil.__new__(B.Vigil)  # not ready by design: start it without waiting for /ready
+    v.logpath = f"/tmp/vigil-gpu-oom-{os.getpid()}.log"
+    v.logf = open(v.logpath, "ab")
+    v.cmd = [args.vigil, "serve", "--port", "0", "--model", model["text"], "--mmproj", model["mmproj"],
+             "--workers", "1", "--log-level", "info", *args.vigil_extra, *extra]
+    v.proc = subprocess.Popen(v.cmd, stdout=subprocess.PIPE, stderr=v.logf)
+    v.port = int(v.proc.stdout.readline().decode().strip().rsplit(":", 1)[1])
+    res = {"cmd": v.cmd, "mem_before_mib": mem0}
+    try:
+        t0 = time.perf_counter()
+        wait_until(lambda: workers(v)[0]["state"] == "failed", 120, "the slot failed")
+        res["load_failed_after_s"] = time.perf_counter() - t0
+        body = {"image": base64.b64encode(B.fresh_image()).decode(), "prompt": PROMPT, "max_tokens": 4}
+        conn = http.client.HTTPConnection("127.0.0.1", v.port, timeout=30)
+        conn.request("POST", "/analyze", json.dumps(body), {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        res["request"] = {"status": r.status, "x-should-retry": r.getheader("x-should-retry"),
+                          "body": json.loads(r.read())}
+        conn.close()
+        time.sleep(2)  # a restart loop would show within this
+        js = v.workers()
+        w = js["workers"][0]
+        res.update({"slot_state": w["state"], "restarts": w["restarts"], "reason": w.get("reason"),
+                    "restarts_by_cause": js.get("restarts_by_cause"),
+                    "ready": ready_status(v.port),
+                    "mem_after_mib": gpu.settle()})
+    finally:
+        v.stop()
+    log(f"   oom: HTTP {res['request']['status']} {res['request']['body'].get('error', {}).get('type')}; "
+        f"slot {res.get('slot_state')} restarts {res.get('restarts')}; GPU MiB before {mem0} after {res.get('mem_after_mib')}")
+    return res
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vigil", required=True, help="vigil binary (the pack's wrapper)")
+    ap.add_argument("--peer", default="llama-server")
+    ap.add_argument("--model-text", required=True)
+    ap.add_argument("--model-mmproj", required=True)
+    ap.add_argument("--model-name", default="bench")
+    ap.add_argument("--ctx", type=int, default=1024)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--gpu-layers", type=int, default=99)
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads per engine, both servers")
+    ap.add_argument("--clients", default="1,4,16")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--encode-reps", type=int, default=8)
+    ap.add_argument("--fault-requests", type=int, default=6)
+    ap.add_argument("--fault-tokens", type=int, default=400, help="tokens per request during the fault runs")
+    ap.add_argument("--hang-limit", type=float, default=2.0)
+    ap.add_argument("--oom-ctx", type=int, default=200_000_000)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    args.clients = [int(x) for x in args.clients.split(",")]
+    args.vigil_extra = ["--gpu-layers", str(args.gpu_layers), "--image-cache-mb", "0"]
+    args.peer_extra = ["-ngl", str(args.gpu_layers), "--cache-ram", "0"]
+    B.VIGIL_BIN.append(args.vigil)
+    os.makedirs(args.out, exist_ok=True)
+    model = {"name": args.model_name, "text": args.model_text, "mmproj": args.model_mmproj, "ctx": args.ctx,
+             "max_tokens": args.max_tokens, "warm": "image"}
+    parts = args.only.split(",") if args.only else ["devices", "throughput", "encode", "faults", "oom"]
+    gpu = GpuMemory()
+    res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "machine": B.machine(), "model": model, "threads": args.threads, "gpu_layers": args.gpu_layers,
+           "command": "scripts/gpu/run.sh (bench/gpu.py " + " ".join(sys.argv[1:]) + ")",
+           "gpu_memory_source": "nvidia-smi -lms 100 (GPU 0 memory.used)" if gpu.available else "none",
+           "gpu_memory_total_mib": gpu.total}
+    rev = os.environ.get("VIGIL_PACK_REVISION")
+    if rev:
+        res["machine"]["vigil_rev"] = rev
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        smi = None
+    res["gpu"] = smi
+    log(f"machine: {res['machine']} gpu: {smi}")
+
+    def save():
+        with open(os.path.join(args.out, "gpu.json"), "w") as f:
+            json.dump(res, f, indent=1, default=str)
+
+    t_start = time.time()
+    for part in parts:
+        t = time.time()
+        try:
+            if part == "devices":
+                res["devices"], res["devices_stderr"] = vigil_devices(args)
+                log("devices:", res["devices"])
+            elif part == "throughput":
+                res["throughput"] = part_throughput(args, model)
+            elif part == "encode":
+                res["encode"] = part_encode(args, model, args.encode_reps)
+            elif part == "faults":
+                res["faults"] = part_faults(args, model, gpu)
+            elif part == "oom":
+                res["oom"] = part_oom(args, model, gpu)
+        except Exception as e:  # keep the other parts' results
+            import traceback
+            res.setdefault("errors", {})[part] = traceback.format_exc()
+            log(f"part {part} failed: {e!r}")
+        res.setdefault("part_seconds", {})[part] = time.time() - t
+        save()
+    res["duration_s"] = time.time() - t_start
+    gpu.stop()
+    save()
+    print_summary(res)
+
+
+def print_summary(res):
+    print(f"\n# vigil on {res.get('gpu')} ({res['date']}), model {res['model']['name']}")
+    tp = res.get("throughput")
+    if tp:
+        for c, r in tp["ratios"].items():
+            a = r["abs"]
+            print(f"{c:>2} clients: tok/s vigil {a['vigil']['tok_s']['median']:.0f} peer {a['peer']['tok_s']['median']:.0f} "
+                  f"ratio {B.fmt_ratio(r['tok_s'])}; TTFT p50 ratio {B.fmt_ratio(r['ttft_p50'])} "
+                  f"(vigil {a['vigil']['ttft_p50']['median']*1000:.1f} ms, peer {a['peer']['ttft_p50']['median']*1000:.1f} ms)")
+    enc = res.get("encode")
+    if enc:
+        for s in ("vigil", "peer"):
+            e = enc[s]
+            ie = e["image_encode_ms"]["median"] if e.get("image_encode_ms") else None
+            print(f"encode {s}: image encode {ie} ms; TTFT image {e['ttft_image_s']['median']*1000:.1f} ms, "
+                  f"text {e['ttft_text_s']['median']*1000:.1f} ms")
+    for sig, f in (res.get("faults") or {}).items():
+        print(f"{sig}: all ok {f.get('all_ok')}, victim attempts {f.get('victim_attempts')}, others {f.get('others_attempts')}; "
+              f"fault->next token {f.get('fault_to_victim_next_token_s')}, ->replacement loaded "
+              f"{f.get('fault_to_replacement_loaded_s')}; GPU MiB: before vigil {f.get('mem_before_vigil_mib')}, "
+              f"loaded {f.get('mem_loaded_mib')}, during {f.get('mem_during_mib')}, lowest after fault "
+              f"{f.get('mem_lowest_between_fault_and_replacement_mib')}, replacement loaded "
+              f"{f.get('mem_after_replacement_loaded_mib')}, vigil stopped {f.get('mem_after_vigil_stopped_mib')}")
+    o = res.get("oom")
+    if o:
+        print(f"oom: HTTP {o['request']['status']} {o['request']['body'].get('error', {}).get('type')}, slot "
+              f"{o.get('slot_state')}, restarts {o.get('restarts')}, GPU MiB before {o.get('mem_before_mib')} "
+              f"after {o.get('mem_after_mib')}")
+    for part, tb in (res.get("errors") or {}).items():
+        print(f"part {part} FAILED: {tb.strip().splitlines()[-1]}")
+
+
+if __name__ == "__main__":
+    main()
