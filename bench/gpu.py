@@ -20,9 +20,11 @@ Parts (all by default; --only picks some):
               and the GPU's used memory (nvidia-smi, sampled every 100 ms)
               before the fault, during, at its lowest after, and once the
               replacement has loaded
-  oom         a context too large for the GPU: the worker's load fails with
-              out_of_memory, requests get 503 out_of_memory, no restart loop,
-              and the GPU's memory is back where it was
+  oom         a context too large for the GPU, and a GPU another process has
+              filled: the worker's load fails with out_of_memory, requests get
+              503 out_of_memory at once, the slot loads again only every
+              --oom-retry seconds (no restart loop), and once the other
+              process frees the memory the worker loads and serves
 
 Writes DIR/gpu.json (everything) and prints a summary. Only the standard
 library, numpy and PIL (bench/run.py's helpers).
@@ -240,14 +242,14 @@ def part_encode(args, model, reps):
     return out
 
 
-def one_fault(args, model, gpu, sig, n_requests):
-    """vigil --workers 2, n_requests streamed in flight, `sig` to a worker
-    that is decoding on the GPU."""
-    res = {"signal": sig}
+def one_fault(args, model, gpu, sig, n_requests, spare=0):
+    """vigil --workers 2 [--spare-workers 1], n_requests streamed in flight,
+    `sig` to a worker that is decoding on the GPU."""
+    res = {"signal": sig, "workers": 2, "spare_workers": spare}
     mem0 = gpu.settle()
-    v = B.Vigil(args, model, 2, extra=["--hang-limit", str(args.hang_limit), "--max-attempts", "3"])
+    v = B.Vigil(args, model, 2, spare=spare, extra=["--hang-limit", str(args.hang_limit), "--max-attempts", "3"])
     try:
-        wait_until(lambda: all(w["state"] == "idle" for w in workers(v)), 120, "2 idle workers")
+        wait_until(lambda: all(w["state"] == "idle" for w in workers(v)), 120, "idle workers")
         B.run_load(v.port, [B.chat_body(B.fresh_image(), 4) for _ in range(2)], 2)  # warm both
         res["mem_before_vigil_mib"] = mem0
         res["mem_loaded_mib"] = gpu.settle()
@@ -345,43 +347,96 @@ def part_faults(args, model, gpu):
     for sig in ("SIGSEGV", "SIGKILL", "SIGSTOP"):
         log(f"== fault: {sig} to a worker decoding on the GPU, {args.fault_requests} requests in flight")
         out[sig] = one_fault(args, model, gpu, sig, args.fault_requests)
+    log("== fault: SIGKILL again, with a loaded spare worker")
+    out["SIGKILL+spare"] = one_fault(args, model, gpu, "SIGKILL", args.fault_requests, spare=1)
     return out
 
 
-def part_oom(args, model, gpu):
-    log(f"== oom: --ctx {args.oom_ctx} on the GPU")
-    mem0 = gpu.settle()
-    extra = ["--ctx", str(args.oom_ctx)]
-    v = B.Vigil.__new__(B.Vigil)  # not ready by design: start it without waiting for /ready
-    v.logpath = f"/tmp/vigil-gpu-oom-{os.getpid()}.log"
+def start_unready_vigil(args, model, extra, tag):
+    """vigil serve that is not expected to become ready: no wait for /ready."""
+    v = B.Vigil.__new__(B.Vigil)
+    v.logpath = f"/tmp/vigil-gpu-{tag}-{os.getpid()}.log"
     v.logf = open(v.logpath, "ab")
     v.cmd = [args.vigil, "serve", "--port", "0", "--model", model["text"], "--mmproj", model["mmproj"],
-             "--workers", "1", "--log-level", "info", *args.vigil_extra, *extra]
+             "--workers", "1", "--log-level", "info", "--oom-retry", str(args.oom_retry), *args.vigil_extra, *extra]
     v.proc = subprocess.Popen(v.cmd, stdout=subprocess.PIPE, stderr=v.logf)
     v.port = int(v.proc.stdout.readline().decode().strip().rsplit(":", 1)[1])
-    res = {"cmd": v.cmd, "mem_before_mib": mem0}
+    return v
+
+
+def analyze_once(port):
+    body = {"image": base64.b64encode(B.fresh_image()).decode(), "prompt": PROMPT, "max_tokens": 4}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", "/analyze", json.dumps(body), {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    out = {"status": r.status, "x-should-retry": r.getheader("x-should-retry"), "body": json.loads(r.read())}
+    conn.close()
+    if "error" in out["body"]:
+        out["type"] = out["body"]["error"]["type"]
+    return out
+
+
+def held_for_memory(v):
+    w = workers(v)[0]
+    return w if w["state"] == "held" and "out_of_memory" in (w.get("reason") or "") else None
+
+
+def part_oom(args, model, gpu):
+    """Two ways to run out of GPU memory: a context too large for the card,
+    and a card another process has filled (then empties)."""
+    res = {}
+    log(f"== oom: --ctx {args.oom_ctx} on the GPU")
+    r = res["context_too_large"] = {"mem_before_mib": gpu.settle()}
+    v = start_unready_vigil(args, model, ["--ctx", str(args.oom_ctx)], "oom-ctx")
+    r["cmd"] = v.cmd
     try:
         t0 = time.perf_counter()
-        wait_until(lambda: workers(v)[0]["state"] == "failed", 120, "the slot failed")
-        res["load_failed_after_s"] = time.perf_counter() - t0
-        body = {"image": base64.b64encode(B.fresh_image()).decode(), "prompt": PROMPT, "max_tokens": 4}
-        conn = http.client.HTTPConnection("127.0.0.1", v.port, timeout=30)
-        conn.request("POST", "/analyze", json.dumps(body), {"Content-Type": "application/json"})
-        r = conn.getresponse()
-        res["request"] = {"status": r.status, "x-should-retry": r.getheader("x-should-retry"),
-                          "body": json.loads(r.read())}
-        conn.close()
-        time.sleep(2)  # a restart loop would show within this
-        js = v.workers()
-        w = js["workers"][0]
-        res.update({"slot_state": w["state"], "restarts": w["restarts"], "reason": w.get("reason"),
-                    "restarts_by_cause": js.get("restarts_by_cause"),
-                    "ready": ready_status(v.port),
-                    "mem_after_mib": gpu.settle()})
+        w = wait_until(lambda: held_for_memory(v), 180, "the slot held for memory")
+        r["load_failed_after_s"] = time.perf_counter() - t0
+        r["request"] = analyze_once(v.port)
+        r["ready"] = ready_status(v.port)
+        r["slot"] = {k: w.get(k) for k in ("state", "reason", "restarts")}
+        r["mem_after_failure_mib"] = gpu.settle()
     finally:
         v.stop()
-    log(f"   oom: HTTP {res['request']['status']} {res['request']['body'].get('error', {}).get('type')}; "
-        f"slot {res.get('slot_state')} restarts {res.get('restarts')}; GPU MiB before {mem0} after {res.get('mem_after_mib')}")
+    log(f"   context too large: HTTP {r['request']['status']} {r['request'].get('type')} after "
+        f"{r['load_failed_after_s']:.1f} s; slot {r['slot']['state']}; GPU MiB before {r['mem_before_mib']} "
+        f"after {r['mem_after_failure_mib']}")
+
+    log("== oom: a card another process has filled, then frees")
+    r = res["card_full"] = {"mem_before_mib": gpu.settle()}
+    hog_code = ("import sys, torch; free, total = torch.cuda.mem_get_info(); "
+                "x = torch.empty(free - (256 << 20), dtype=torch.uint8, device='cuda'); "
+                "print(free, total, flush=True); sys.stdin.read()")
+    hog = subprocess.Popen([sys.executable, "-c", hog_code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    r["hog_free_total_bytes"] = hog.stdout.readline().strip()
+    if not r["hog_free_total_bytes"]:
+        raise RuntimeError("the process meant to fill the GPU (python3 + torch) did not start")
+    r["mem_with_hog_mib"] = gpu.settle()
+    v = start_unready_vigil(args, model, [], "oom-full")
+    r["cmd"] = v.cmd
+    try:
+        w = wait_until(lambda: held_for_memory(v), 180, "the slot held for memory")
+        r["request_while_full"] = analyze_once(v.port)
+        r["slot_while_full"] = {k: w.get(k) for k in ("state", "reason", "restarts")}
+        hog.stdin.close()
+        hog.wait(60)
+        t_freed = time.perf_counter()
+        r["mem_after_hog_exit_mib"] = gpu.settle()
+        wait_until(lambda: workers(v)[0]["state"] == "idle", 180, "the worker loaded once memory was free")
+        r["freed_to_loaded_s"] = time.perf_counter() - t_freed
+        r["request_after_freed"] = analyze_once(v.port)
+        r["attempts_before_load"] = len(workers(v)[0]["recent_crashes"])
+        r["mem_loaded_mib"] = gpu.settle()
+    finally:
+        if hog.poll() is None:
+            hog.kill()
+        v.stop()
+    r["mem_after_vigil_stopped_mib"] = gpu.settle()
+    log(f"   card full: HTTP {r['request_while_full']['status']} {r['request_while_full'].get('type')}; "
+        f"freed -> loaded {r.get('freed_to_loaded_s')} s; then HTTP {r.get('request_after_freed', {}).get('status')}; "
+        f"GPU MiB before {r['mem_before_mib']} with hog {r['mem_with_hog_mib']} after hog {r.get('mem_after_hog_exit_mib')} "
+        f"loaded {r.get('mem_loaded_mib')} stopped {r['mem_after_vigil_stopped_mib']}")
     return res
 
 
@@ -405,6 +460,7 @@ def main():
     ap.add_argument("--fault-tokens", type=int, default=400, help="tokens per request during the fault runs")
     ap.add_argument("--hang-limit", type=float, default=2.0)
     ap.add_argument("--oom-ctx", type=int, default=200_000_000)
+    ap.add_argument("--oom-retry", type=float, default=3.0, help="vigil --oom-retry in the oom part")
     ap.add_argument("--only", default="")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -487,11 +543,18 @@ def print_summary(res):
               f"loaded {f.get('mem_loaded_mib')}, during {f.get('mem_during_mib')}, lowest after fault "
               f"{f.get('mem_lowest_between_fault_and_replacement_mib')}, replacement loaded "
               f"{f.get('mem_after_replacement_loaded_mib')}, vigil stopped {f.get('mem_after_vigil_stopped_mib')}")
-    o = res.get("oom")
-    if o:
-        print(f"oom: HTTP {o['request']['status']} {o['request']['body'].get('error', {}).get('type')}, slot "
-              f"{o.get('slot_state')}, restarts {o.get('restarts')}, GPU MiB before {o.get('mem_before_mib')} "
-              f"after {o.get('mem_after_mib')}")
+    o = res.get("oom") or {}
+    if "context_too_large" in o:
+        c = o["context_too_large"]
+        print(f"oom, context too large: HTTP {c['request']['status']} {c['request'].get('type')}, slot "
+              f"{c['slot']['state']}; GPU MiB before {c['mem_before_mib']} after {c['mem_after_failure_mib']}")
+    if "card_full" in o:
+        c = o["card_full"]
+        print(f"oom, card full: HTTP {c['request_while_full']['status']} {c['request_while_full'].get('type')}; "
+              f"after the other process exits: loaded in {c.get('freed_to_loaded_s')} s, HTTP "
+              f"{c.get('request_after_freed', {}).get('status')}; GPU MiB before {c['mem_before_mib']}, full "
+              f"{c['mem_with_hog_mib']}, freed {c.get('mem_after_hog_exit_mib')}, loaded {c.get('mem_loaded_mib')}, "
+              f"stopped {c['mem_after_vigil_stopped_mib']}")
     for part, tb in (res.get("errors") or {}).items():
         print(f"part {part} FAILED: {tb.strip().splitlines()[-1]}")
 

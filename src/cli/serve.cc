@@ -116,6 +116,9 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
                  "devices to spread workers over, round-robin by slot, e.g. Vulkan0,Vulkan1 "
                  "(see `vigil devices`; default: each worker's first GPU)")
       ->delimiter(',');
+  sub.add_option("--oom-retry", o.oom_retry_s,
+                 "seconds before a worker whose model did not fit its device's memory loads again")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   sub.add_option("--image-cache-mb", o.image_cache_mb, "image-embedding cache per worker, MiB (0: off)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
 
@@ -143,6 +146,7 @@ int RunServe(ServeOptions o) {
   so.worker_binary = WorkerBinary();
   so.worker_args = *args;
   so.worker_devices = o.worker_devices;
+  so.oom_retry = Ms(o.oom_retry_s);
   so.workers = o.workers;
   so.spare_workers = o.spare_workers;
   so.worker_address_space_limit = o.worker_memory_limit_mb << 20;

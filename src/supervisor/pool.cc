@@ -54,6 +54,7 @@ void Pool::SpawnSlot(Slot& slot) {
   slot.worker = std::make_shared<WorkerHandle>(io_, watcher_, *this, std::move(config));
   slot.state = SlotState::kRunning;
   slot.reason.clear();
+  slot.failure = ErrorCode::kNotReady;
   Status spawned = slot.worker->Spawn();
   if (!spawned.ok()) {
     events_(LogLevel::kError, "worker_spawn_failed",
@@ -170,14 +171,14 @@ void Pool::OnWorkerExited(WorkerHandle& w, const ExitInfo& info, const CrashRepo
 void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report,
                            const std::optional<Error>& load_error) {
   const bool exec_failed = info.exit_code == 127 && report && report->state == "starting";
+  if (load_error && load_error->code == ErrorCode::kOutOfMemory) return HoldForMemory(slot, info, *load_error);
   if (info.cause == "fatal_config" || exec_failed) {
     slot.state = SlotState::kFailed;
     std::string last = report && !report->stderr_tail.empty() ? report->stderr_tail.back() : "";
     if (load_error) last = std::string(WireName(load_error->code)) + ": " + load_error->message;
-    // Only a server-side cause reaches clients: a worker's invalid_request
-    // here is the operator's bad flag, not the client's.
-    slot.failure = load_error && load_error->code == ErrorCode::kOutOfMemory ? ErrorCode::kOutOfMemory
-                                                                            : ErrorCode::kNotReady;
+    // A worker's invalid_request here is the operator's bad flag, not the
+    // client's: clients get not_ready.
+    slot.failure = ErrorCode::kNotReady;
     slot.reason = "worker " + info.detail + (exec_failed ? " (could not start)" : "") +
                   (last.empty() ? "" : ": " + last);
     events_(LogLevel::kError, "worker_abandoned", {{"slot", slot.index}, {"reason", slot.reason}});
@@ -192,6 +193,7 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
   slot.restart_at = decision.at;
   if (decision.hold) {
     slot.state = SlotState::kHeld;
+    slot.failure = ErrorCode::kNotReady;
     slot.reason = std::to_string(decision.restarts_in_period) + " restarts within " +
                   std::to_string(options_.restart_period.count()) +
                   " s (restart intensity exceeded); last: " + info.detail;
@@ -210,6 +212,31 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
                           alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
     if (ec || !alive.lock() || stopping_) return;
     if (hold) slot.policy.OnHoldEnded();
+    SpawnSlot(slot);
+  });
+}
+
+// The model did not fit the device's free memory. Not a crash loop: the
+// slot waits options_.oom_retry, since memory another process holds may be
+// freed, then loads once more; meanwhile requests get out_of_memory at once.
+void Pool::HoldForMemory(Slot& slot, const ExitInfo& info, const Error& load_error) {
+  const TimePoint now = Clock::now();
+  slot.state = SlotState::kHeld;
+  slot.failure = ErrorCode::kOutOfMemory;
+  slot.incarnation++;
+  slot.restarts++;
+  slot.restart_at = now + options_.oom_retry;
+  char retry[32];
+  std::snprintf(retry, sizeof retry, "%.1f", Seconds(options_.oom_retry));
+  slot.reason = "worker " + info.detail + ": out_of_memory: " + load_error.message +
+                "; next load attempt in " + retry + " s";
+  events_(LogLevel::kError, "worker_out_of_memory",
+          {{"slot", slot.index}, {"reason", load_error.message},
+           {"retry_in_s", Seconds(options_.oom_retry)}});
+  if (!AnyCanServeSoon()) listener_.OnPoolUnavailable();
+  slot.timer->expires_at(slot.restart_at);
+  slot.timer->async_wait([this, &slot, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+    if (ec || !alive.lock() || stopping_) return;
     SpawnSlot(slot);
   });
 }

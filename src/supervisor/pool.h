@@ -74,9 +74,9 @@ class Pool : public WorkerHandle::Delegate {
   // False when every slot is held or failed: no worker will come soon.
   bool AnyCanServeSoon() const;
   std::string NotReadyReason() const;
-  // The error for requests when no slot can serve soon: the slots' shared
-  // typed load failure (e.g. out_of_memory) if all failed alike, else
-  // not_ready; the message is NotReadyReason().
+  // The error for requests when no slot can serve soon: out_of_memory if
+  // every slot waits for device memory, else not_ready; the message is
+  // NotReadyReason().
   Error NotReadyError() const;
   std::string ModelName() const;
   nlohmann::json ToJson() const;
@@ -101,7 +101,7 @@ class Pool : public WorkerHandle::Delegate {
     std::unique_ptr<boost::asio::steady_timer> timer;
     TimePoint restart_at{};
     std::string reason;  // why held or failed
-    ErrorCode failure = ErrorCode::kNotReady;  // failed: the typed cause requests get
+    ErrorCode failure = ErrorCode::kNotReady;  // failed or held: the typed cause requests get
     int64_t jobs_served = 0;
     int64_t restarts = 0;
     std::deque<CrashReport> crashes;  // newest last
@@ -110,6 +110,7 @@ class Pool : public WorkerHandle::Delegate {
   // load_error: the typed cause a worker gave for failing to load, if any.
   void ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report,
                        const std::optional<Error>& load_error = std::nullopt);
+  void HoldForMemory(Slot& slot, const ExitInfo& info, const Error& load_error);
   void RecordCrash(Slot& slot, const CrashReport& report);
   void MaybeFinishStop();
   nlohmann::json SlotJson(const Slot& slot) const;

@@ -61,7 +61,8 @@ std::string Pool::NotReadyReason() const {
 Error Pool::NotReadyError() const {
   std::optional<ErrorCode> shared;
   for (const auto& slot : slots_) {
-    if (slot->state != SlotState::kFailed || (shared && *shared != slot->failure)) {
+    const bool down = slot->state == SlotState::kFailed || slot->state == SlotState::kHeld;
+    if (!down || (shared && *shared != slot->failure)) {
       shared = ErrorCode::kNotReady;
       break;
     }

@@ -65,6 +65,9 @@ struct SupervisorOptions {
   std::chrono::seconds restart_period{60};  // ... within this: the slot is held a period
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{10000};
+  // A worker whose model did not fit its device's memory loads again after
+  // this (memory another process holds may come back); not counted as a crash.
+  std::chrono::milliseconds oom_retry{30000};
   HangLimits hang;
   std::chrono::milliseconds kill_grace{500};  // Shutdown/Cancel -> SIGKILL
   // RLIMIT_AS for each worker, in bytes; 0: none. An allocation past it fails
