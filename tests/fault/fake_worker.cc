@@ -5,8 +5,18 @@
 //   fake_worker --script NAME [ignored worker flags...] --fd N
 //
 // Scripts: normal, second_hello, wrong_job_id, piece_when_idle, exit2,
-// silent_after_load, ignore_cancel, ignore_shutdown. Single-threaded: a
-// poll() loop that sends a heartbeat every 50 ms.
+// silent_after_load, ignore_cancel, ignore_shutdown;
+//   load_failed_CODE  hello, then failed{job 0, code CODE (a wire name, e.g.
+//                     out_of_memory)}, then exit 2, as vigil-worker does when
+//                     its engine cannot load; with --once-file PATH only the
+//                     first worker fails (it creates PATH; later ones find it
+//                     and run normal), as when memory comes back;
+//   failed_job_while_loading  hello, then failed{job 7}, then waits to be killed;
+//   by_device         run the script named by --device (one script per slot).
+// The loaded frame's model.device is the --device value (or "CPU"), so a
+// test can see which --device each worker got. Single-threaded: a poll()
+// loop that sends a heartbeat every 50 ms.
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -37,12 +47,35 @@ void Send(const Frame& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string script = "normal";
+  std::string script = "normal", device, once_file;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--fd") g_fd = std::atoi(argv[i + 1]);
     if (std::string(argv[i]) == "--script") script = argv[i + 1];
+    if (std::string(argv[i]) == "--device") device = argv[i + 1];
+    if (std::string(argv[i]) == "--once-file") once_file = argv[i + 1];
   }
   if (g_fd < 0) return 2;
+  if (script == "by_device") script = device;
+  if (!once_file.empty()) {
+    const int fd = open(once_file.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+    if (fd < 0) script = "normal";  // an earlier worker ran the script
+    if (fd >= 0) close(fd);
+  }
+  if (script.rfind("load_failed_", 0) == 0) {
+    const std::string code = script.substr(std::string("load_failed_").size());
+    const std::string message = "fake load failure (" + code + ")";
+    Send(ToFrame(Hello{.engine = "fake", .pid = getpid()}));
+    Send(ToFrame(Failed{.job_id = 0,
+                        .code = vigil::ParseErrorCode(code).value_or(vigil::ErrorCode::kInternal),
+                        .message = message}));
+    std::fprintf(stderr, "vigil-worker: load failed: %s\n", message.c_str());
+    return kExitFatalConfig;
+  }
+  if (script == "failed_job_while_loading") {
+    Send(ToFrame(Hello{.engine = "fake", .pid = getpid()}));
+    Send(ToFrame(Failed{.job_id = 7, .code = vigil::ErrorCode::kOutOfMemory, .message = "x"}));
+    for (;;) pause();  // alive: the supervisor must kill it, not see an exit
+  }
   if (script == "exit2") {
     std::fprintf(stderr, "fake_worker: cannot open model /nonexistent.gguf\n");
     return 2;
@@ -50,7 +83,7 @@ int main(int argc, char** argv) {
   Send(ToFrame(Hello{.engine = "fake", .pid = getpid()}));
   Loaded loaded{.load_ms = 1};
   loaded.model.name = "fake-model";
-  loaded.model.device = "CPU";
+  loaded.model.device = device.empty() ? "CPU" : device;
   Send(ToFrame(loaded));
   if (script == "second_hello") Send(ToFrame(Hello{.engine = "fake", .pid = getpid()}));
   if (script == "piece_when_idle") Send(ToFrame(Piece{.job_id = 99, .text = "x"}));

@@ -176,9 +176,11 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
                        "no device named " + options.device + " (devices: " + DeviceNames() + ")");
     }
     if (!IsGpu(device_)) device_ = nullptr;  // "CPU": keep every layer on the CPU
-  } else if (options.gpu_layers != 0) {
+  } else {
     device_ = FirstGpu();
   }
+  // --gpu-layers 0 means the CPU for the vision encoder too, whatever the device.
+  if (options.gpu_layers == 0) device_ = nullptr;
   ggml_backend_dev_t devices[] = {device_, nullptr};
 
   llama_model_params mp = llama_model_default_params();

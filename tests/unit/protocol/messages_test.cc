@@ -63,6 +63,73 @@ TEST(MessagesTest, FailedKeepsTypedCode) {
   EXPECT_EQ(parsed->code, ErrorCode::kInternal);
 }
 
+TEST(MessagesTest, LoadedRoundTripKeepsDeviceFacts) {
+  Loaded loaded;
+  loaded.load_ms = 812.5;
+  loaded.model.name = "tiny";
+  loaded.model.device = "Vulkan0: NVIDIA H200";
+  loaded.model.device_memory_total = int64_t{150} << 30;
+  loaded.model.device_memory_free = int64_t{140} << 30;
+  loaded.model.gpu_layers = 33;
+  auto parsed = ParseLoaded(Wire(ToFrame(loaded)));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->model.device, "Vulkan0: NVIDIA H200");
+  EXPECT_EQ(parsed->model.device_memory_total, int64_t{150} << 30);
+  EXPECT_EQ(parsed->model.device_memory_free, int64_t{140} << 30);
+  EXPECT_EQ(parsed->model.gpu_layers, 33);
+}
+
+TEST(MessagesTest, LoadedGpuLayersIsOptionalAndNonNegative) {
+  Loaded loaded;
+  loaded.model.name = "tiny";
+  loaded.model.gpu_layers = 7;
+  Frame f = ToFrame(loaded);
+  f.header["model"].erase("gpu_layers");  // an older worker
+  auto parsed = ParseLoaded(f);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->model.gpu_layers, 0);
+  f.header["model"]["gpu_layers"] = -1;
+  EXPECT_FALSE(ParseLoaded(f).ok());
+}
+
+TEST(MessagesTest, DoneCarriesDeviceMemoryFree) {
+  Done done;
+  done.job_id = 4;
+  done.text = "ok";
+  done.finish_reason = "stop";
+  done.device_memory_free = int64_t{12} << 30;
+  auto parsed = ParseDone(Wire(ToFrame(done)));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->device_memory_free, int64_t{12} << 30);
+  Frame f = ToFrame(done);
+  f.header["device_memory_free"] = -5;
+  EXPECT_FALSE(ParseDone(f).ok());
+}
+
+TEST(MessagesTest, DoneWithoutDeviceMemoryFreeParsesAsZero) {
+  Done done;
+  done.job_id = 4;
+  done.text = "ok";
+  done.finish_reason = "stop";
+  done.device_memory_free = 0;  // unknown: not written at all
+  Frame f = ToFrame(done);
+  EXPECT_FALSE(f.header.contains("device_memory_free"));
+  auto parsed = ParseDone(Wire(f));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->device_memory_free, 0);
+}
+
+TEST(MessagesTest, FailedWithJobZeroIsALoadFailure) {
+  Frame f = ToFrame(Failed{0, ErrorCode::kOutOfMemory, "out of memory: cannot create context"});
+  EXPECT_EQ(f.header["job"], 0);
+  EXPECT_EQ(f.header["code"], "out_of_memory");
+  auto parsed = ParseFailed(Wire(f));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->job_id, 0u);
+  EXPECT_EQ(parsed->code, ErrorCode::kOutOfMemory);
+  EXPECT_EQ(parsed->message, "out of memory: cannot create context");
+}
+
 TEST(MessagesTest, RejectsMissingAndMistypedFields) {
   Frame f = ToFrame(Piece{1, "x"});
   f.header.erase("job");

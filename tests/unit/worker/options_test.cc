@@ -35,6 +35,29 @@ TEST(Options, AllFlags) {
   EXPECT_EQ(o->chaos_load_ms, 20);
 }
 
+TEST(Options, Device) {
+  Result<WorkerOptions> o = Parse({"--fd", "2", "--engine", "chaos"});
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->device, "");  // llama.cpp's choice
+  o = Parse({"--fd", "2", "--engine", "llama", "--model", "a.gguf", "--mmproj", "b.gguf", "--device",
+             "Vulkan1", "--gpu-layers", "20"});
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->device, "Vulkan1");
+  EXPECT_EQ(o->gpu_layers, 20);
+  EXPECT_FALSE(Parse({"--fd", "2", "--engine", "chaos", "--device"}).ok());  // no name
+}
+
+TEST(Options, CtxCeilingIsTwoToThe28) {
+  Result<WorkerOptions> o = Parse({"--fd", "2", "--engine", "chaos", "--ctx", "4194305"});  // 2^22 + 1
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->ctx, (1 << 22) + 1);
+  o = Parse({"--fd", "2", "--engine", "chaos", "--ctx", "268435456"});  // 2^28
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->ctx, 1 << 28);
+  EXPECT_FALSE(Parse({"--fd", "2", "--engine", "chaos", "--ctx", "268435457"}).ok());
+  EXPECT_FALSE(Parse({"--fd", "2", "--engine", "chaos", "--ctx", "63"}).ok());
+}
+
 TEST(Options, RejectsBadConfiguration) {
   EXPECT_FALSE(Parse({"--engine", "chaos"}).ok());                       // no --fd
   EXPECT_FALSE(Parse({"--fd", "987", "--engine", "chaos"}).ok());        // fd not open
