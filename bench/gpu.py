@@ -253,6 +253,11 @@ def one_fault(args, model, gpu, sig, n_requests, spare=0):
         B.run_load(v.port, [B.chat_body(B.fresh_image(), 4) for _ in range(2)], 2)  # warm both
         res["mem_before_vigil_mib"] = mem0
         res["mem_loaded_mib"] = gpu.settle()
+        # What the supervisor knows of the GPU, from its workers only.
+        res["workers_model_facts"] = [w.get("model") for w in workers(v)]
+        _, metrics = B.http_get(v.port, "/metrics")
+        res["metrics_device_lines"] = [l for l in metrics.decode().splitlines()
+                                       if l.startswith(("vigil_worker_device_memory_bytes", "vigil_worker_gpu_layers"))]
         recs = [dict() for _ in range(n_requests)]
         threads = [threading.Thread(target=analyze_stream,
                                     args=(v.port, f"{sig.lower()}-{i}", B.fresh_image(), args.fault_tokens, recs[i]))
@@ -287,7 +292,9 @@ def one_fault(args, model, gpu, sig, n_requests, spare=0):
             for w in workers(v):
                 if w["slot"] == slot and w.get("pid") and int(w["pid"]) != pid:
                     seen.setdefault("spawned", time.perf_counter())
-                    seen.setdefault("states", []).append(w["state"])
+                    states = seen.setdefault("states", [])
+                    if not states or states[-1] != w["state"]:
+                        states.append(w["state"])  # in the order seen
                     if w["state"] in ("idle", "busy"):
                         seen["loaded"] = time.perf_counter()
                         seen["load_ms"] = w.get("load_ms")
@@ -320,7 +327,7 @@ def one_fault(args, model, gpu, sig, n_requests, spare=0):
             "fault_to_replacement_spawned_s": seen["spawned"] - t_fault,
             "fault_to_replacement_loaded_s": t_loaded - t_fault,
             "replacement_load_ms": seen.get("load_ms"),
-            "replacement_states_seen": sorted(set(seen.get("states", []))),
+            "replacement_states_seen": seen.get("states", []),
             "replacement_device": seen.get("device"),
             "fault_to_all_done_s": t_done - t_fault,
             "mem_lowest_between_fault_and_replacement_mib": min((x for _, x in window), default=None),

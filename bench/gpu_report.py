@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Writes docs/gpu.md from the results of a GPU run (bench/gpu.py's gpu.json).
+
+    scripts/env.sh python3 bench/gpu_report.py bench/results/gpu-h200.json
+
+Every number in the document comes from that file; the prose around the
+tables says only what holds for any run (how it was measured).
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import fmt_ratio  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ms(x):
+    return "n/a" if x is None else f"{x * 1000:.0f} ms"
+
+
+def mib(x):
+    return "n/a" if x is None else f"{x:.0f}"
+
+
+def throughput_table(tp):
+    rows = ["| clients | vigil tok/s | llama-server tok/s | vigil/peer tok/s [IQR] | TTFT p50 vigil | TTFT p50 peer "
+            "| vigil/peer TTFT [IQR] | errors |", "|---|---|---|---|---|---|---|---|"]
+    for c, r in tp["ratios"].items():
+        a = r["abs"]
+        rows.append(f"| {c} | {a['vigil']['tok_s']['median']:.0f} | {a['peer']['tok_s']['median']:.0f} | "
+                    f"{fmt_ratio(r['tok_s'])} | {ms(a['vigil']['ttft_p50']['median'])} | "
+                    f"{ms(a['peer']['ttft_p50']['median'])} | {fmt_ratio(r['ttft_p50'])} | "
+                    f"{r['errors']['vigil']} / {r['errors']['peer']} |")
+    return "\n".join(rows)
+
+
+def encode_table(enc):
+    rows = ["| | image encode (own timing) | TTFT, image + prompt | TTFT, text only |", "|---|---|---|---|"]
+    for name, label in (("vigil", "vigil"), ("peer", "llama-server")):
+        e = enc[name]
+        ie = e.get("image_encode_ms")
+        ie = f"{ie['median']:.1f} ms" if ie and ie.get("median") is not None else "not reported"
+        rows.append(f"| {label} | {ie} | {ms(e['ttft_image_s']['median'])} | {ms(e['ttft_text_s']['median'])} |")
+    return "\n".join(rows)
+
+
+def faults_table(faults):
+    rows = ["| fault | requests ok | victim's attempts | others' attempts | fault → victim reaped | "
+            "fault → victim's next token | fault → replacement loaded (its load) |",
+            "|---|---|---|---|---|---|---|"]
+    for name, f in faults.items():
+        ok = sum(1 for o in f["outcomes"] if o["ok"])
+        rows.append(f"| {name} | {ok}/{len(f['outcomes'])} | {f['victim_attempts']} | {f['others_attempts']} | "
+                    f"{ms(f['fault_to_victim_reaped_s'])} | {ms(f['fault_to_victim_next_token_s'])} | "
+                    f"{ms(f['fault_to_replacement_loaded_s'])} ({f['replacement_load_ms']:.0f} ms) |")
+    return "\n".join(rows)
+
+
+def memory_table(faults):
+    rows = ["| fault | before vigil | workers loaded | at the fault | lowest, fault → replacement loaded | "
+            "replacement loaded | vigil stopped |", "|---|---|---|---|---|---|---|"]
+    for name, f in faults.items():
+        rows.append(f"| {name} | {mib(f['mem_before_vigil_mib'])} | {mib(f['mem_loaded_mib'])} | "
+                    f"{mib(f['mem_during_mib'])} | {mib(f['mem_lowest_between_fault_and_replacement_mib'])} | "
+                    f"{mib(f['mem_after_replacement_loaded_mib'])} | {mib(f['mem_after_vigil_stopped_mib'])} |")
+    return "\n".join(rows)
+
+
+def oom_section(o):
+    out = []
+    c = o.get("context_too_large")
+    if c:
+        out.append(f"- **A context too large for the card** (`--ctx {c['cmd'][c['cmd'].index('--ctx') + 1]}`): "
+                   f"the worker's load failed after {c['load_failed_after_s']:.1f} s; a request got HTTP "
+                   f"{c['request']['status']} `{c['request'].get('type')}` with `x-should-retry: "
+                   f"{c['request']['x-should-retry']}`; `/ready` {c['ready']['status']}; the slot was "
+                   f"`{c['slot']['state']}` with reason:\n  `{c['slot']['reason']}`.\n  GPU memory used: "
+                   f"{mib(c['mem_before_mib'])} MiB before, {mib(c['mem_after_failure_mib'])} MiB after.")
+    c = o.get("card_full")
+    if c:
+        free, total = (int(x) for x in c["hog_free_total_bytes"].split())
+        out.append(f"- **A card another process has filled** (a PyTorch process took all but 256 MiB of the "
+                   f"{free / 2**30:.1f} GiB free): GPU memory used {mib(c['mem_with_hog_mib'])} MiB; vigil's worker "
+                   f"failed to load, a request got HTTP {c['request_while_full']['status']} "
+                   f"`{c['request_while_full'].get('type')}`, the slot was `{c['slot_while_full']['state']}`:\n  "
+                   f"`{c['slot_while_full']['reason']}`.\n  The other process exited (memory "
+                   f"{mib(c.get('mem_after_hog_exit_mib'))} MiB); {c['freed_to_loaded_s']:.1f} s later the worker had "
+                   f"loaded (at the next `--oom-retry` attempt; failed attempts before: {c['attempts_before_load']}), and a "
+                   f"request got HTTP {c['request_after_freed']['status']}. Memory with the worker loaded "
+                   f"{mib(c.get('mem_loaded_mib'))} MiB, after vigil stopped {mib(c['mem_after_vigil_stopped_mib'])} MiB.")
+    return "\n".join(out)
+
+
+def render(res, results_path):
+    m = res["machine"]
+    faults = res.get("faults", {})
+    first = next(iter(faults.values()), {})
+    facts = (first.get("workers_model_facts") or [None])[0]
+    lines = [
+        "# vigil on a GPU",
+        "",
+        "<!-- generated by bench/gpu_report.py from " + os.path.relpath(results_path, REPO) + "; do not edit -->",
+        "",
+        "What a GPU changes for vigil, and the run that shows the original failure (a native crash inside GPU",
+        "inference) costs one retry and nothing else on a real GPU: the memory comes back, a fresh worker takes",
+        "over, the other requests never notice.",
+        "",
+        "## Options",
+        "",
+        "- `vigil serve --gpu-layers N`: layers offloaded per worker, as llama-server's `-ngl` (-1, the default: all",
+        "  when a GPU is present; 0: CPU only, the vision encoder included).",
+        "- `--worker-devices Vulkan0,Vulkan1`: spreads workers over devices, round-robin by slot (spares too). Each",
+        "  worker uses one device, never a split. `vigil devices` lists the names (it asks a worker binary: the",
+        "  supervisor links no GPU library).",
+        "- `--oom-retry S` (30): a worker whose model, context or buffers do not fit its device's memory fails its",
+        "  load with the typed code `out_of_memory` (HTTP 503, `x-should-retry: false`) and loads again only after",
+        "  S seconds, since another process may free the memory. No restart loop.",
+        "- `/v1/workers` shows per worker `model.device`, `device_memory_total`, `device_memory_free` (as ggml",
+        "  reports them for the whole device, at load and after every job), `gpu_layers` and the slot's",
+        "  `assigned_device`; `/metrics` has `vigil_worker_device_memory_bytes{slot,device,kind}` and",
+        "  `vigil_worker_gpu_layers{slot}`.",
+        "- Leave `--worker-memory-limit-mb` at 0 with GPU engines: drivers map large address ranges.",
+        "",
+        "## Running it",
+        "",
+        "The run needs no installation on the GPU machine. On the build machine (Debian, this repository):",
+        "",
+        "```",
+        "scripts/gpu/pack.sh      # builds vigil (Release) and packs it with Debian sid's runtime, llama-server,",
+        "                         # the ggml Vulkan backend, the Vulkan loader and libglvnd: build-gpu/pack/, ~19 MB",
+        "```",
+        "",
+        "then on the GPU machine, from the repository root with `build-gpu/pack/` beside it:",
+        "",
+        "```",
+        "bash scripts/gpu/run.sh  # unpacks, lists devices, makes the bench-size model, runs bench/gpu.py",
+        "```",
+        "",
+        "On the lent device machine that is one `run` call with the command `bash scripts/gpu/run.sh` and",
+        "`carry: [\"build-gpu/pack\"]`; `gpu.json` and `gpu.log` come back in `$OUT`. Copy `gpu.json` to",
+        "`bench/results/` and run `scripts/env.sh python3 bench/gpu_report.py bench/results/gpu-h200.json` to",
+        "rewrite this page.",
+        "",
+        "## Latest results",
+        "",
+        f"- Date: {res['date']}; vigil revision {m.get('vigil_rev')}.",
+        f"- Machine: {res.get('gpu')} (Vulkan, through Debian sid's ggml {m.get('llama_server', '').split(' built')[0]}),",
+        f"  {m['nproc']} CPU cores ({m['cpu']}), {m['ram']}, kernel {m['kernel']}.",
+        f"- Command: `{res['command']}`.",
+        f"- Model: the bench-size pair made by `tools/modelgen/make_vlm.py --size bench` (random weights, SmolVLM-256M",
+        f"  dimensions, 64 image tokens), context {res['model']['ctx']}, every layer on the GPU "
+        f"(`--gpu-layers {res['gpu_layers']}` / `-ngl {res['gpu_layers']}`), {res['threads']} CPU threads per engine.",
+        f"- GPU memory: {res['gpu_memory_source']}, in MiB.",
+        "",
+        "### Throughput and latency, vigil next to llama-server",
+        "",
+        f"Streamed chat requests, each a fresh 512 px JPEG + prompt, temperature 0, {res['model']['max_tokens']} tokens",
+        "(`ignore_eos`); N clients against `vigil --workers N` and `llama-server -np N`, same model, same GPU, same",
+        "run, alternating A/B rounds; ratios are per round, median [IQR]; both servers' caches off.",
+        "",
+        throughput_table(res["throughput"]),
+        "",
+        "Reading: at one client vigil and llama-server are level. Above one client vigil's throughput does not",
+        "grow: its N workers are N processes, and a GPU time-slices separate processes' work instead of running",
+        "it together, while llama-server decodes all its slots in one batch. Time to first token stays level or",
+        "better. Closing the throughput gap needs several jobs batched inside one worker (a protocol capability",
+        "beyond version 1's one job at a time); until then, on a GPU, run few workers per device and a spare.",
+        "",
+        "### Image encode",
+        "",
+        encode_table(res["encode"]),
+        "",
+        "vigil's encode time is the worker's own measure of the vision encoder on the GPU; llama-server does not",
+        "log its own at the default verbosity, so compare the TTFT columns (image + prompt vs text only).",
+        "",
+        "### Faults on the GPU",
+        "",
+        f"`vigil serve --workers 2 --hang-limit 2`, {len(first.get('outcomes', []))} streamed `/analyze` requests in",
+        "flight (fresh images, 400 tokens each). When one worker is decoding on the GPU, the benchmark sends it the",
+        "signal: SIGSEGV, SIGKILL, SIGSTOP, then SIGKILL again with a loaded spare (`--spare-workers 1`). The",
+        "victim's next token is the first text on the victim request's stream after the victim was reaped (the",
+        "retry's), timed from the signal. A SIGSTOPped worker sends nothing; the supervisor finds it hung when its",
+        "progress has been frozen for the hang limit (2 s here), kills it and retries.",
+        "",
+        faults_table(faults),
+        "",
+        "GPU memory used (MiB), read by nvidia-smi every 100 ms:",
+        "",
+        memory_table(faults),
+        "",
+        "A dead worker's GPU memory is back as soon as it is reaped (the lowest reading between the fault and",
+        "the replacement's `loaded`), the replacement brings the level back to where it was, and stopping vigil",
+        "brings it to the level before vigil started. In `/v1/workers` the replacement went "
+        f"{' → '.join('`%s`' % s for s in first.get('replacement_states_seen', []))}: it takes jobs only after",
+        "its `loaded` message, so no request waits on a worker that is still loading.",
+        "",
+        "### Out of GPU memory",
+        "",
+        oom_section(res.get("oom", {})),
+        "",
+        "### What the supervisor knew of the GPU",
+        "",
+        "From its workers only (`/v1/workers`, one worker's `model`):",
+        "",
+        "```",
+        json.dumps(facts, indent=1) if facts else "(not recorded)",
+        "```",
+        "",
+        "`/metrics`:",
+        "",
+        "```",
+        "\n".join(first.get("metrics_device_lines") or ["(not recorded)"]),
+        "```",
+        "",
+        "### Not covered by this run",
+        "",
+        "- Several GPUs: `--worker-devices` is tested with a scripted worker (`tests/fault`), not on a machine",
+        "  with more than one GPU.",
+        "- CUDA and Metal builds of ggml: the run uses Debian's Vulkan backend; the worker's code is the same.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "bench/results/gpu-h200.json")
+    res = json.load(open(path))
+    doc = render(res, os.path.abspath(path))
+    with open(os.path.join(REPO, "docs/gpu.md"), "w") as f:
+        f.write(doc)
+    print("wrote docs/gpu.md")
+
+
+if __name__ == "__main__":
+    main()
