@@ -23,6 +23,8 @@ std::string Explain(const std::string& type, const std::string& message, int att
     lead = "the server is overloaded; try again shortly";
   } else if (type == "not_ready") {
     lead = "the server has no worker ready";
+  } else if (type == "out_of_memory") {
+    lead = "the model does not fit the server's GPU (or host) memory";
   } else if (type == "timeout") {
     lead = "the request timed out";
   } else if (type == "unauthorized") {

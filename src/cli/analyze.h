@@ -4,7 +4,7 @@
 // Streams the answer to stdout as it is generated, progress (image decode,
 // encode, prefill) to stderr, and on failure one clear line to stderr. The
 // exit code says what went wrong (kExitCodes; documented in --help and
-// docs/cli.md).
+// docs/http-api.md).
 #pragma once
 
 #include <string>
@@ -45,6 +45,7 @@ inline constexpr ExitCode kExitCodes[] = {
     {17, "prompt_too_long", "the prompt does not fit the model's context (422)"},
     {20, "overloaded", "the server's queue is full; try later (503)"},
     {21, "not_ready", "no worker is up, or the server is draining (503)"},
+    {25, "out_of_memory", "the model does not fit the server's device memory (503)"},
     {22, "worker_crashed", "the model crashed on every attempt (502)"},
     {23, "timeout", "the deadline passed (504)"},
     {24, "internal", "a server bug or an unknown error (500)"},

@@ -114,8 +114,8 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
       ->capture_default_str()->check(CLI::Range(-1, 100000));
   sub.add_option("--worker-devices", o.worker_devices,
                  "devices to spread workers over, round-robin by slot, e.g. Vulkan0,Vulkan1 "
-                 "(see `vigil devices`; default: each worker's first GPU)")
-      ->delimiter(',');
+                 "(see `vigil devices`); auto: slot i uses GPU i modulo the GPUs present")
+      ->delimiter(',')->capture_default_str();
   sub.add_option("--oom-retry", o.oom_retry_s,
                  "seconds before a worker whose model did not fit its device's memory loads again")
       ->check(CLI::PositiveNumber)->capture_default_str();

@@ -37,7 +37,7 @@ struct ServeOptions {
   int ctx = 4096;
   int threads = 0;
   int gpu_layers = -1;
-  std::vector<std::string> worker_devices;  // spread workers over these (ggml names)
+  std::vector<std::string> worker_devices{"auto"};  // spread workers over these (ggml names)
   double oom_retry_s = 30;  // a worker that ran out of device memory loads again after this
   int image_cache_mb = 256;            // per worker; 0: off
   front::FrontOptions front;

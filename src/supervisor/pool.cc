@@ -8,6 +8,18 @@ namespace vigil::supervisor {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// Round-robin over the list; "auto" becomes "auto:<slot>" (the worker picks
+// its GPU by slot among the GPUs it sees).
+std::string SlotDevice(const std::vector<std::string>& devices, int slot) {
+  if (devices.empty()) return {};
+  const std::string& d = devices[static_cast<size_t>(slot) % devices.size()];
+  return d == "auto" ? "auto:" + std::to_string(slot) : d;
+}
+
+}  // namespace
+
 Pool::Pool(asio::io_context& io, const SupervisorOptions& options, PoolListener& listener,
            EventSink events)
     : io_(io), options_(options), listener_(listener), events_(std::move(events)), watcher_(io) {
@@ -15,9 +27,7 @@ Pool::Pool(asio::io_context& io, const SupervisorOptions& options, PoolListener&
   for (int i = 0; i < n; ++i) {
     auto slot = std::unique_ptr<Slot>(new Slot{
         .index = i,
-        .device = options.worker_devices.empty()
-                      ? std::string()
-                      : options.worker_devices[static_cast<size_t>(i) % options.worker_devices.size()],
+        .device = SlotDevice(options.worker_devices, i),
         .policy = RestartPolicy(options.restart_intensity, options.restart_period,
                                 options.backoff_min, options.backoff_max),
         .timer = std::make_unique<asio::steady_timer>(io)});

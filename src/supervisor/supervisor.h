@@ -51,7 +51,8 @@ struct SupervisorOptions {
   std::string worker_binary;              // path to vigil-worker
   std::vector<std::string> worker_args;   // engine/model flags passed through
   // Devices to spread workers over (ggml names, e.g. "Vulkan0"): slot i gets
-  // `--device worker_devices[i % n]`. Empty: workers pick their default.
+  // `--device worker_devices[i % n]`; "auto" becomes `--device auto:i` (the
+  // worker takes GPU i modulo the GPUs it sees). Empty: no --device.
   std::vector<std::string> worker_devices;
   int workers = 1;                        // workers that run jobs at once
   int spare_workers = 0;                  // loaded idle extras (take a dead worker's place)

@@ -40,7 +40,7 @@ Result<WorkerOptions> ParseWorkerOptions(int argc, const char* const* argv) {
   app.add_option("--threads", o.threads, "CPU threads (0: default)")->check(CLI::Range(0, 1024));
   app.add_option("--gpu-layers", o.gpu_layers, "layers to offload (-1: default)")
       ->check(CLI::Range(-1, 100000));
-  app.add_option("--device", o.device, "the one ggml device to use, e.g. Vulkan0 (see --list-devices)");
+  app.add_option("--device", o.device, "the one ggml device to use, e.g. Vulkan0 (see --list-devices), or auto:N for GPU N modulo the GPUs present");
   app.add_option("--max-image-pixels", o.max_image_pixels, "default pixel limit per image")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_flag("--allow-fault-injection", o.allow_fault_injection, "honour fault requests");

@@ -32,7 +32,7 @@ struct WorkerOptions {
   int ctx = 4096;
   int threads = 0;      // 0: llama.cpp's default
   int gpu_layers = -1;  // -1: llama.cpp's default (all layers on the GPU if any)
-  std::string device;   // a ggml device name ("Vulkan0", "CUDA1"); empty: llama.cpp's choice
+  std::string device;   // a ggml device name ("Vulkan0", "CUDA1"), or auto:N; empty: the first GPU
   int64_t max_image_pixels = 50'000'000;
   bool allow_fault_injection = false;
   std::string fault_at_load;  // a fault kind (fault.h), or empty

@@ -111,6 +111,13 @@ class Devices(unittest.TestCase):
                 self.assertEqual({c["cause"] for c in w["recent_crashes"]}, {"fatal_config"})
             self.assertEqual(s.crash_lines(), [])
 
+    def test_default_spreads_by_slot_and_falls_back_to_the_cpu(self):
+        with Server(VIGIL, ["--workers", "2", "--threads", "1"]) as s:
+            ws = wait_for(lambda: (lambda w: w if all(x["state"] == "idle" for x in w) else None)(workers(s)),
+                          20, "2 idle workers")
+            self.assertEqual([w["assigned_device"] for w in ws], ["auto:0", "auto:1"])
+            self.assertEqual([w["model"]["device"] for w in ws], ["CPU", "CPU"])  # no GPU here
+
     def test_metrics_report_device_gauges(self):
         with Server(VIGIL, ["--workers", "1", "--threads", "1"]) as s:
             status, _, body = s.request("GET", "/metrics")

@@ -6,6 +6,7 @@
 #include <mtmd-helper.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -108,6 +109,18 @@ ErrorCode ClassifyLoadFailure(std::string_view log) {
   return ErrorCode::kInternal;
 }
 
+Result<int64_t> AutoDeviceSlot(std::string_view device) {
+  constexpr std::string_view kPrefix = "auto:";
+  if (!device.starts_with(kPrefix)) return MakeError(ErrorCode::kInvalidRequest, "not auto:N");
+  const std::string_view digits = device.substr(kPrefix.size());
+  int64_t slot = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), slot);
+  if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() || slot < 0) {
+    return MakeError(ErrorCode::kInvalidRequest, "not auto:N");
+  }
+  return slot;
+}
+
 std::string ListDevices() {
   LoadBackends();
   std::string out;
@@ -169,7 +182,13 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
                                                const std::function<void()>& advance) {
   LoadBackends();
   TakeLoadErrors();
-  if (!options.device.empty()) {
+  if (auto slot = AutoDeviceSlot(options.device); slot.ok()) {
+    std::vector<ggml_backend_dev_t> gpus;
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+      if (IsGpu(ggml_backend_dev_get(i))) gpus.push_back(ggml_backend_dev_get(i));
+    }
+    device_ = gpus.empty() ? nullptr : gpus[static_cast<size_t>(*slot) % gpus.size()];
+  } else if (!options.device.empty()) {
     device_ = ggml_backend_dev_by_name(options.device.c_str());
     if (!device_) {
       return MakeError(ErrorCode::kInvalidRequest,

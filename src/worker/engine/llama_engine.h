@@ -43,6 +43,11 @@ namespace vigil::worker {
 // meanwhile: kOutOfMemory for an allocation failure, else kInternal.
 ErrorCode ClassifyLoadFailure(std::string_view log);
 
+// "auto:N" (what `vigil serve` passes by default): use the GPU N modulo the
+// GPUs present, so workers spread over every GPU by slot. Returns N, or an
+// error when `device` is not of that form.
+Result<int64_t> AutoDeviceSlot(std::string_view device);
+
 class LlamaEngine final : public Engine {
  public:
   LlamaEngine() = default;

@@ -60,5 +60,18 @@ TEST(ClassifyLoadFailure, AMarkAnywhereInTheLogCounts) {
             ErrorCode::kOutOfMemory);
 }
 
+// `vigil serve` passes --device auto:<slot> by default; the worker picks
+// GPU slot % count among the GPUs it sees.
+TEST(AutoDeviceSlot, ParsesTheSlot) {
+  EXPECT_EQ(*AutoDeviceSlot("auto:0"), 0);
+  EXPECT_EQ(*AutoDeviceSlot("auto:17"), 17);
+}
+
+TEST(AutoDeviceSlot, RejectsAnythingElse) {
+  for (const char* bad : {"", "auto", "auto:", "auto:-1", "auto:1x", "Vulkan0", "CPU", "auto:99999999999999999999"}) {
+    EXPECT_FALSE(AutoDeviceSlot(bad).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace vigil::worker
