@@ -68,6 +68,18 @@ def memory_table(faults):
     return "\n".join(rows)
 
 
+def memory_notes(faults):
+    notes = []
+    for name, f in faults.items():
+        before, after = f["mem_loaded_mib"], f["mem_after_replacement_loaded_mib"]
+        if before is not None and after is not None and before != after:
+            notes.append(f"For {name} the level once the replacement had loaded was {after - before:+.0f} MiB from the "
+                         f"level before the fault, and {mib(f['mem_after_vigil_stopped_mib'])} MiB after vigil stopped. "
+                         "The former spare had served no job before the fault and served its first ones after it; "
+                         "where the difference comes from was not investigated.")
+    return ["", *notes] if notes else []
+
+
 def oom_section(o):
     out = []
     c = o.get("context_too_large")
@@ -195,6 +207,7 @@ def render(res, results_path):
         "brings it to the level before vigil started. In `/v1/workers` the replacement went "
         f"{' → '.join('`%s`' % s for s in first.get('replacement_states_seen', []))}: it takes jobs only after",
         "its `loaded` message, so no request waits on a worker that is still loading.",
+        *memory_notes(faults),
         "",
         "### Out of GPU memory",
         "",

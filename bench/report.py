@@ -359,7 +359,8 @@ them). Run it from the repository root:
     scripts/env.sh python3 bench/run.py --quick          # smoke run; --only throughput,overhead,recovery,memory,image,repeat
 
 It builds vigil into `build-bench/` (Release) if `build-bench/bin/vigil` is
-missing. Only numbers measured by that program appear below.
+missing. Only numbers measured by that program appear below. These runs are
+on CPUs; the same comparison on a GPU (H200), with faults, is docs/gpu.md.
 
 ## What is compared
 
@@ -399,6 +400,8 @@ missing. Only numbers measured by that program appear below.
 def write_doc(repo):
     results = {}
     for p in sorted(glob.glob(os.path.join(repo, "bench/results/*.json"))):
+        if os.path.basename(p).startswith("gpu-"):
+            continue  # bench/gpu.py's results: docs/gpu.md (bench/gpu_report.py)
         r = json.load(open(p))
         key = r["model"]["name"] + ("-quick" if r.get("quick") else "")
         results[key] = r
