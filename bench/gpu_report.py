@@ -75,8 +75,7 @@ def memory_notes(faults):
         if before is not None and after is not None and before != after:
             notes.append(f"For {name} the level once the replacement had loaded was {after - before:+.0f} MiB from the "
                          f"level before the fault, and {mib(f['mem_after_vigil_stopped_mib'])} MiB after vigil stopped. "
-                         "The former spare had served no job before the fault and served its first ones after it; "
-                         "where the difference comes from was not investigated.")
+                         "Where the difference comes from was not investigated.")
     return ["", *notes] if notes else []
 
 
