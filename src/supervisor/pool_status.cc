@@ -131,7 +131,8 @@ void Pool::AppendMetrics(std::string& out) const {
   out += "# HELP vigil_worker_restarts_total Unexpected worker exits, by cause.\n"
          "# TYPE vigil_worker_restarts_total counter\n";
   static constexpr const char* kCauses[] = {"signal", "exit", "oom", "hung", "protocol_error",
-                                            "cancel_timeout", "fatal_config", "spawn_failed", "clean"};
+                                            "cancel_timeout", "fatal_config", "load_out_of_memory",
+                                            "spawn_failed", "clean"};
   for (const char* c : kCauses) {
     auto it = restarts_by_cause_.find(c);
     out += "vigil_worker_restarts_total{cause=\"" + std::string(c) + "\"} " +

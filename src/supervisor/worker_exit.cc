@@ -76,6 +76,11 @@ void WorkerHandle::OnExit(int wait_status) {
     info.detail = std::string(kWhat[static_cast<int>(kill_reason_)]) + " (" + kill_why_ +
                   "), killed with SIGKILL";
   }
+  if (info.cause == "fatal_config" && load_error_ && load_error_->code == ErrorCode::kOutOfMemory) {
+    // Not a bad configuration: the device was full (the slot loads again later).
+    info.cause = "load_out_of_memory";
+    info.detail += ": the model did not fit the device's free memory";
+  }
   std::optional<CrashReport> report;
   if (!info.expected) report = MakeReport(info);
   nlohmann::json fields = {{"cause", info.cause},

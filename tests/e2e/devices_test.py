@@ -108,7 +108,10 @@ class Devices(unittest.TestCase):
                 times = sorted(c["time"] for c in w["recent_crashes"])
                 gaps = [_seconds(b) - _seconds(a) for a, b in zip(times, times[1:])]
                 self.assertTrue(all(g >= 0.9 for g in gaps), gaps)
-                self.assertEqual({c["cause"] for c in w["recent_crashes"]}, {"fatal_config"})
+                self.assertEqual({c["cause"] for c in w["recent_crashes"]}, {"load_out_of_memory"})
+            _, _, metrics = s.request("GET", "/metrics")
+            self.assertIn(b'vigil_worker_restarts_total{cause="load_out_of_memory"}', metrics)
+            self.assertIn(b'vigil_worker_restarts_total{cause="fatal_config"} 0', metrics)
             self.assertEqual(s.crash_lines(), [])
 
     def test_default_spreads_by_slot_and_falls_back_to_the_cpu(self):

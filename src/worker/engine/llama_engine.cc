@@ -67,12 +67,12 @@ bool IsGpu(ggml_backend_dev_t dev) {
   return type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU;
 }
 
-// The device llama.cpp offloads to when none is named: the first GPU.
-ggml_backend_dev_t FirstGpu() {
+std::vector<ggml_backend_dev_t> Gpus() {
+  std::vector<ggml_backend_dev_t> gpus;
   for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-    if (IsGpu(ggml_backend_dev_get(i))) return ggml_backend_dev_get(i);
+    if (IsGpu(ggml_backend_dev_get(i))) gpus.push_back(ggml_backend_dev_get(i));
   }
-  return nullptr;
+  return gpus;
 }
 
 std::string DeviceNames() {
@@ -167,6 +167,28 @@ bool LlamaEngine::OnEncodeEval(ggml_tensor*, bool ask, void* self) {
   return !ev->cancelled();
 }
 
+// The one device a worker computes on; nullptr: the CPU. --device names it
+// (a ggml name, or auto:N for GPU N modulo the GPUs present); without it, the
+// first GPU. --gpu-layers 0 means the CPU, the vision encoder included.
+static Result<ggml_backend_dev_t> ChooseDevice(const EngineOptions& options) {
+  const std::vector<ggml_backend_dev_t> gpus = Gpus();
+  ggml_backend_dev_t chosen = nullptr;
+  if (auto slot = AutoDeviceSlot(options.device); slot.ok()) {
+    if (!gpus.empty()) chosen = gpus[static_cast<size_t>(*slot) % gpus.size()];
+  } else if (options.device.empty()) {
+    if (!gpus.empty()) chosen = gpus.front();
+  } else {
+    chosen = ggml_backend_dev_by_name(options.device.c_str());
+    if (!chosen) {
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "no device named " + options.device + " (devices: " + DeviceNames() + ")");
+    }
+    if (!IsGpu(chosen)) chosen = nullptr;  // "CPU": keep every layer on the CPU
+  }
+  if (options.gpu_layers == 0) chosen = nullptr;
+  return chosen;
+}
+
 // A failed load step: the log lines llama.cpp wrote since the load began
 // say whether it was memory (kOutOfMemory) or something else.
 static Error LoadError(std::string what) {
@@ -182,24 +204,9 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
                                                const std::function<void()>& advance) {
   LoadBackends();
   TakeLoadErrors();
-  if (auto slot = AutoDeviceSlot(options.device); slot.ok()) {
-    std::vector<ggml_backend_dev_t> gpus;
-    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
-      if (IsGpu(ggml_backend_dev_get(i))) gpus.push_back(ggml_backend_dev_get(i));
-    }
-    device_ = gpus.empty() ? nullptr : gpus[static_cast<size_t>(*slot) % gpus.size()];
-  } else if (!options.device.empty()) {
-    device_ = ggml_backend_dev_by_name(options.device.c_str());
-    if (!device_) {
-      return MakeError(ErrorCode::kInvalidRequest,
-                       "no device named " + options.device + " (devices: " + DeviceNames() + ")");
-    }
-    if (!IsGpu(device_)) device_ = nullptr;  // "CPU": keep every layer on the CPU
-  } else {
-    device_ = FirstGpu();
-  }
-  // --gpu-layers 0 means the CPU for the vision encoder too, whatever the device.
-  if (options.gpu_layers == 0) device_ = nullptr;
+  auto device = ChooseDevice(options);
+  if (!device) return device.error();
+  device_ = *device;
   ggml_backend_dev_t devices[] = {device_, nullptr};
 
   llama_model_params mp = llama_model_default_params();
