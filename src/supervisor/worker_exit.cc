@@ -79,7 +79,7 @@ void WorkerHandle::OnExit(int wait_status) {
   if (info.cause == "fatal_config" && load_error_ && load_error_->code == ErrorCode::kOutOfMemory) {
     // Not a bad configuration: the device was full (the slot loads again later).
     info.cause = "load_out_of_memory";
-    info.detail += ": the model did not fit the device's free memory";
+    info.detail = "exited with code " + std::to_string(info.exit_code) + " (out of memory at load)";
   }
   std::optional<CrashReport> report;
   if (!info.expected) report = MakeReport(info);
