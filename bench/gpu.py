@@ -35,7 +35,6 @@ import datetime
 import http.client
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -205,40 +204,44 @@ def part_throughput(args, model):
 
 
 def part_encode(args, model, reps):
-    """Image encode time, each server's own measure, plus TTFT image vs text."""
+    """The image's cost, each server's own timings: vigil's image encode alone,
+    and for both the prompt processing (image encode + prefill of the image and
+    text tokens: vigil's image_encode_ms + prefill_ms, llama-server's
+    timings.prompt_ms, which it reports but does not split); plus each
+    server's TTFT for an image + prompt vs a text-only request."""
     out = {}
     v = B.Vigil(args, model, 1)
     try:
         B.run_load(v.port, [B.chat_body(B.fresh_image(), 4)], 1)  # warm: pipelines, buffers
-        enc, ttft_img, ttft_txt = [], [], []
+        enc, prompt, ttft_img, ttft_txt = [], [], [], []
         for _ in range(reps):
-            body = {"image": base64.b64encode(B.fresh_image()).decode(), "prompt": PROMPT, "max_tokens": 4,
-                    "temperature": 0}
-            st, data, _ = B.post_json(v.port, "/analyze", json.dumps(body))
-            enc.append(data["timings"]["image_encode_ms"])
+            # the same non-streamed chat request as the peer's below
+            _, data, _ = B.post_json(v.port, "/v1/chat/completions", B.chat_body(B.fresh_image(), 4, stream=False))
+            tokens, t = data["usage"]["prompt_tokens"], data["vigil"]["timings"]
+            enc.append(t["image_encode_ms"])
+            prompt.append(t["image_encode_ms"] + t["prefill_ms"])
             ttft_img.append(B.Client(v.port).chat(B.chat_body(B.fresh_image(), 4))["ttft"])
             ttft_txt.append(B.Client(v.port).chat(B.text_body(4, unique=True))["ttft"])
-        out["vigil"] = {"image_encode_ms": B.med_iqr(enc), "ttft_image_s": B.med_iqr(ttft_img),
-                        "ttft_text_s": B.med_iqr(ttft_txt), "cmd": v.cmd}
+        out["vigil"] = {"image_encode_ms": B.med_iqr(enc), "prompt_ms": B.med_iqr(prompt), "prompt_tokens": tokens,
+                        "ttft_image_s": B.med_iqr(ttft_img), "ttft_text_s": B.med_iqr(ttft_txt), "cmd": v.cmd}
     finally:
         v.stop()
     p = B.Peer(args, model, 1)
     try:
         B.run_load(p.port, [B.chat_body(B.fresh_image(), 4)], 1)
-        start = os.path.getsize(p.logpath)
-        ttft_img, ttft_txt = [], []
+        prompt, ttft_img, ttft_txt = [], [], []
         for _ in range(reps):
+            _, data, _ = B.post_json(p.port, "/v1/chat/completions", B.chat_body(B.fresh_image(), 4, stream=False))
+            prompt.append(data["timings"]["prompt_ms"])
+            tokens = data["timings"]["prompt_n"]
             ttft_img.append(B.Client(p.port).chat(B.chat_body(B.fresh_image(), 4))["ttft"])
             ttft_txt.append(B.Client(p.port).chat(B.text_body(4, unique=True))["ttft"])
-        with open(p.logpath, "rb") as f:
-            f.seek(start)
-            text = f.read().decode(errors="replace")
-        enc = [float(x) for x in re.findall(r"slice encoded in (\d+) ms", text)]
-        out["peer"] = {"image_encode_ms": B.med_iqr(enc) if enc else None,
-                       "image_encode_source": "llama-server log 'slice encoded in N ms'" if enc else "not logged",
+        out["peer"] = {"image_encode_ms": None, "prompt_ms": B.med_iqr(prompt), "prompt_tokens": tokens,
                        "ttft_image_s": B.med_iqr(ttft_img), "ttft_text_s": B.med_iqr(ttft_txt), "cmd": p.cmd}
     finally:
         p.stop()
+    vp, pp = out["vigil"]["prompt_ms"]["median"], out["peer"]["prompt_ms"]["median"]
+    out["prompt_ms_ratio_of_medians"] = vp / pp if vp and pp else None
     return out
 
 
@@ -541,7 +544,7 @@ def print_summary(res):
         for s in ("vigil", "peer"):
             e = enc[s]
             ie = e["image_encode_ms"]["median"] if e.get("image_encode_ms") else None
-            print(f"encode {s}: image encode {ie} ms; TTFT image {e['ttft_image_s']['median']*1000:.1f} ms, "
+            print(f"encode {s}: image encode {ie} ms, prompt (encode + prefill) {e['prompt_ms']['median']} ms; TTFT image {e['ttft_image_s']['median']*1000:.1f} ms, "
                   f"text {e['ttft_text_s']['median']*1000:.1f} ms")
     for sig, f in (res.get("faults") or {}).items():
         print(f"{sig}: all ok {f.get('all_ok')}, victim attempts {f.get('victim_attempts')}, others {f.get('others_attempts')}; "

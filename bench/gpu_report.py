@@ -37,12 +37,20 @@ def throughput_table(tp):
 
 
 def encode_table(enc):
-    rows = ["| | image encode (own timing) | TTFT, image + prompt | TTFT, text only |", "|---|---|---|---|"]
+    rows = ["| | image encode | prompt processing: encode + prefill (prompt tokens) | TTFT, image + prompt "
+            "| TTFT, text only |", "|---|---|---|---|---|"]
     for name, label in (("vigil", "vigil"), ("peer", "llama-server")):
         e = enc[name]
         ie = e.get("image_encode_ms")
-        ie = f"{ie['median']:.1f} ms" if ie and ie.get("median") is not None else "not reported"
-        rows.append(f"| {label} | {ie} | {ms(e['ttft_image_s']['median'])} | {ms(e['ttft_text_s']['median'])} |")
+        ie = f"{ie['median']:.1f} ms" if ie and ie.get("median") is not None else "not reported separately"
+        pm = e.get("prompt_ms") or {}
+        pm = f"{pm['median']:.1f} ms ({e.get('prompt_tokens')})" if pm.get("median") is not None else "n/a"
+        rows.append(f"| {label} | {ie} | {pm} | {ms(e['ttft_image_s']['median'])} | {ms(e['ttft_text_s']['median'])} |")
+    ratio = enc.get("prompt_ms_ratio_of_medians")
+    if ratio:
+        rows.append(f"| vigil / llama-server | | {ratio:.2f} (ratio of medians) | "
+                    f"{enc['vigil']['ttft_image_s']['median'] / enc['peer']['ttft_image_s']['median']:.2f} | "
+                    f"{enc['vigil']['ttft_text_s']['median'] / enc['peer']['ttft_text_s']['median']:.2f} |")
     return "\n".join(rows)
 
 
@@ -183,8 +191,11 @@ def render(res, results_path):
         "",
         encode_table(res["encode"]),
         "",
-        "vigil's encode time is the worker's own measure of the vision encoder on the GPU; llama-server does not",
-        "log its own at the default verbosity, so compare the TTFT columns (image + prompt vs text only).",
+        "Non-streamed chat requests with a fresh 512 px image, one server at a time, each measured by its own",
+        "timings: vigil's worker times the vision encoder alone (`image_encode_ms`) and the prefill after it;",
+        "llama-server reports prompt processing (`timings.prompt_ms`, the image encode included) without",
+        "splitting out the encode, so the comparable column is the prompt processing. The two count prompt tokens",
+        "differently (in brackets). TTFT columns are streamed requests.",
         "",
         "### Faults on the GPU",
         "",
