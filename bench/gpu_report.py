@@ -36,6 +36,22 @@ def throughput_table(tp):
     return "\n".join(rows)
 
 
+def throughput_reading(tp):
+    r = tp["ratios"]
+    cs = list(r)
+    join = lambda xs: ", ".join(xs[:-1]) + " and " + xs[-1] if len(xs) > 1 else xs[0]
+    tok = join([f"{r[c]['tok_s']['median']:.2f} at {c}" for c in cs])
+    own = join([f"{r[c]['abs']['vigil']['tok_s']['median']:.0f}" for c in cs])
+    ttft = join([f"{r[c]['ttft_p50']['median']:.2f}" for c in cs])
+    return (f"Reading: vigil's throughput is {tok} clients of llama-server's; vigil's own is {own} tok/s. "
+            "vigil's N workers are N processes, each decoding its own request, while llama-server decodes all "
+            "its slots in one batch; a total that stays flat as workers are added is what time-slicing of "
+            "separate processes' GPU work gives (not profiled here). vigil's time to first "
+            f"token (p50) is {ttft} of llama-server's. Closing the throughput gap needs several jobs batched "
+            "inside one worker (a protocol capability beyond version 1's one job at a time); until then, on a "
+            "GPU, run few workers per device and a spare.")
+
+
 def encode_table(enc):
     rows = ["| | image encode | prompt processing: encode + prefill (prompt tokens) | TTFT, image + prompt "
             "| TTFT, text only |", "|---|---|---|---|---|"]
@@ -181,11 +197,7 @@ def render(res, results_path):
         "",
         throughput_table(res["throughput"]),
         "",
-        "Reading: at one client vigil and llama-server are level. Above one client vigil's throughput does not",
-        "grow: its N workers are N processes, and a GPU time-slices separate processes' work instead of running",
-        "it together, while llama-server decodes all its slots in one batch. Time to first token stays level or",
-        "better. Closing the throughput gap needs several jobs batched inside one worker (a protocol capability",
-        "beyond version 1's one job at a time); until then, on a GPU, run few workers per device and a spare.",
+        throughput_reading(res["throughput"]),
         "",
         "### Image encode",
         "",
