@@ -186,9 +186,8 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
     slot.state = SlotState::kFailed;
     std::string last = report && !report->stderr_tail.empty() ? report->stderr_tail.back() : "";
     if (load_error) last = std::string(WireName(load_error->code)) + ": " + load_error->message;
-    // A worker's invalid_request here is the operator's bad flag, not the
-    // client's: clients get not_ready.
-    slot.failure = ErrorCode::kNotReady;
+    // slot.failure stays not_ready (SpawnSlot set it): a worker's
+    // invalid_request here is the operator's bad flag, not the client's.
     slot.reason = "worker " + info.detail + (exec_failed ? " (could not start)" : "") +
                   (last.empty() ? "" : ": " + last);
     events_(LogLevel::kError, "worker_abandoned", {{"slot", slot.index}, {"reason", slot.reason}});
@@ -203,7 +202,6 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
   slot.restart_at = decision.at;
   if (decision.hold) {
     slot.state = SlotState::kHeld;
-    slot.failure = ErrorCode::kNotReady;
     slot.reason = std::to_string(decision.restarts_in_period) + " restarts within " +
                   std::to_string(options_.restart_period.count()) +
                   " s (restart intensity exceeded); last: " + info.detail;

@@ -14,7 +14,9 @@
 //   failed_job_while_loading  hello, then failed{job 7}, then waits to be killed;
 //   by_device         run the script named by --device (one script per slot).
 // The loaded frame's model.device is the --device value (or "CPU"), so a
-// test can see which --device each worker got. Single-threaded: a poll()
+// test can see which --device each worker got; with a --device it also
+// reports device memory (total 1000, free 800 at load, 600 after each job)
+// and 7 GPU layers. Single-threaded: a poll()
 // loop that sends a heartbeat every 50 ms.
 #include <fcntl.h>
 #include <poll.h>
@@ -84,6 +86,11 @@ int main(int argc, char** argv) {
   Loaded loaded{.load_ms = 1};
   loaded.model.name = "fake-model";
   loaded.model.device = device.empty() ? "CPU" : device;
+  if (!device.empty()) {
+    loaded.model.device_memory_total = 1000;
+    loaded.model.device_memory_free = 800;
+    loaded.model.gpu_layers = 7;
+  }
   Send(ToFrame(loaded));
   if (script == "second_hello") Send(ToFrame(Hello{.engine = "fake", .pid = getpid()}));
   if (script == "piece_when_idle") Send(ToFrame(Piece{.job_id = 99, .text = "x"}));
@@ -120,6 +127,7 @@ int main(int argc, char** argv) {
       Send(ToFrame(Piece{.job_id = job, .text = "fake "}));
       Send(ToFrame(Piece{.job_id = job, .text = "text"}));
       Done done{.job_id = job, .text = "fake text", .finish_reason = "stop"};
+      if (!device.empty()) done.device_memory_free = 600;
       Send(ToFrame(done));
       job = 0;
     }

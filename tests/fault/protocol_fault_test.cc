@@ -294,6 +294,28 @@ TEST(ProtocolFault, WorkerDevicesRoundRobinOverSlots) {
   }
 }
 
+// What the supervisor knows of a device comes from `loaded`, then each `done`.
+TEST(ProtocolFault, DeviceMemoryFromLoadedThenDoneReachesStatusAndMetrics) {
+  SupervisorOptions o = FakeOptions("normal");
+  o.worker_devices = {"GPU \"0\""};  // a quote, to check the label escaping
+  Harness h(o);
+  ASSERT_TRUE(h.WaitReady());
+  auto model = h.sup->WorkersJson()["workers"][0]["model"];
+  EXPECT_EQ(model["device_memory_total"], 1000);
+  EXPECT_EQ(model["device_memory_free"], 800);
+  EXPECT_EQ(model["gpu_layers"], 7);
+  auto out = h.Submit(Prompt("hello"));
+  ASSERT_TRUE(h.WaitEnded(out));
+  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["model"]["device_memory_free"], 600);
+  std::string m;
+  h.sup->AppendMetrics(m);
+  EXPECT_NE(m.find("vigil_worker_device_memory_bytes{slot=\"0\",device=\"GPU \\\"0\\\"\",kind=\"total\"} 1000\n"),
+            std::string::npos) << m;
+  EXPECT_NE(m.find("vigil_worker_device_memory_bytes{slot=\"0\",device=\"GPU \\\"0\\\"\",kind=\"free\"} 600\n"),
+            std::string::npos) << m;
+  EXPECT_NE(m.find("vigil_worker_gpu_layers{slot=\"0\"} 7\n"), std::string::npos) << m;
+}
+
 TEST(ProtocolFault, NoWorkerDevicesPassesNoDevice) {
   Harness h(FakeOptions("normal"));
   ASSERT_TRUE(h.WaitReady());

@@ -67,6 +67,17 @@ bool IsGpu(ggml_backend_dev_t dev) {
   return type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU;
 }
 
+struct DeviceMemory {
+  int64_t free = 0;
+  int64_t total = 0;
+};
+
+DeviceMemory MemoryOf(ggml_backend_dev_t dev) {
+  size_t free = 0, total = 0;
+  ggml_backend_dev_memory(dev, &free, &total);
+  return {static_cast<int64_t>(free), static_cast<int64_t>(total)};
+}
+
 std::vector<ggml_backend_dev_t> Gpus() {
   std::vector<ggml_backend_dev_t> gpus;
   for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
@@ -126,14 +137,13 @@ std::string ListDevices() {
   std::string out;
   for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
     ggml_backend_dev_t dev = ggml_backend_dev_get(i);
-    size_t free = 0, total = 0;
-    ggml_backend_dev_memory(dev, &free, &total);
+    const DeviceMemory memory = MemoryOf(dev);
     const auto type = ggml_backend_dev_type(dev);
     out += nlohmann::json{{"name", ggml_backend_dev_name(dev)},
                           {"description", ggml_backend_dev_description(dev)},
                           {"type", IsGpu(dev) ? "gpu" : type == GGML_BACKEND_DEVICE_TYPE_CPU ? "cpu" : "other"},
-                          {"memory_total", total},
-                          {"memory_free", free}}
+                          {"memory_total", memory.total},
+                          {"memory_free", memory.free}}
                .dump() + "\n";
   }
   return out;
@@ -263,10 +273,7 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
 }
 
 int64_t LlamaEngine::DeviceMemoryFree() const {
-  if (!device_) return 0;
-  size_t free = 0, total = 0;
-  ggml_backend_dev_memory(device_, &free, &total);
-  return static_cast<int64_t>(free);
+  return device_ ? MemoryOf(device_).free : 0;
 }
 
 protocol::ModelFacts LlamaEngine::Facts(const EngineOptions& options) const {
@@ -283,10 +290,9 @@ protocol::ModelFacts LlamaEngine::Facts(const EngineOptions& options) const {
     return f;
   }
   f.device = std::string(ggml_backend_dev_name(device_)) + ": " + ggml_backend_dev_description(device_);
-  size_t free = 0, total = 0;
-  ggml_backend_dev_memory(device_, &free, &total);
-  f.device_memory_free = static_cast<int64_t>(free);
-  f.device_memory_total = static_cast<int64_t>(total);
+  const DeviceMemory memory = MemoryOf(device_);
+  f.device_memory_free = memory.free;
+  f.device_memory_total = memory.total;
   // llama.cpp offloads the repeating layers and then the output layer.
   const int64_t all = llama_model_n_layer(model_) + 1;
   f.gpu_layers = options.gpu_layers < 0 ? all : std::min<int64_t>(options.gpu_layers, all);
