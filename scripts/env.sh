@@ -59,6 +59,36 @@ for d in /tmp /var/tmp /home /root /work /srv /mnt "$repo" "$PWD"; do
   [[ -d "$d" ]] && binds+=(--bind "$d" "$d")
 done
 export VIGIL_IN_ENV=1
-exec bwrap --bind "$root" / --proc /proc --dev /dev "${binds[@]}" \
-  --setenv PATH /usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin --unsetenv PYTHONPATH \
-  --die-with-parent --chdir "$PWD" "$@"
+
+# The process a user, a shell or a process manager holds is this script, so it
+# must behave as the program does. bwrap neither passes signals on nor
+# survives them (and --die-with-parent then SIGKILLs the program), so:
+# bwrap runs as a child with SIGINT/SIGTERM ignored (it inherits that, so a
+# group-wide signal does not kill it; `env --default-signal` gives CMD the
+# defaults back), and this script passes SIGINT/SIGTERM on to CMD, waits for
+# it, and exits with its status. If this script is SIGKILLed, bwrap's
+# --die-with-parent still takes CMD down: nothing is left behind.
+bwrap_pid=
+cmd_pid() {  # CMD is bwrap's only child (same PID namespace)
+  local kids
+  kids=$(cat "/proc/$bwrap_pid/task/$bwrap_pid/children" 2>/dev/null) || return 1
+  [[ -n "$kids" ]] && echo "${kids%% *}"
+}
+forward() {
+  local pid
+  pid=$(cmd_pid) && kill -s "$1" "$pid" 2>/dev/null
+  return 0
+}
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+(
+  trap '' TERM INT
+  exec bwrap --bind "$root" / --proc /proc --dev /dev "${binds[@]}" \
+    --setenv PATH /usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin --unsetenv PYTHONPATH \
+    --die-with-parent --chdir "$PWD" /usr/bin/env --default-signal=INT,TERM "$@"
+) 0<&0 &  # the program keeps our stdin (bash gives & jobs /dev/null)
+bwrap_pid=$!
+# wait returns early when a trapped signal arrives: wait again until bwrap is
+# gone; bash keeps its exit status for the last wait.
+while kill -0 "$bwrap_pid" 2>/dev/null; do wait "$bwrap_pid" || true; done
+wait "$bwrap_pid"

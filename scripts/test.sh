@@ -3,15 +3,26 @@
 #   1. the normal build (build/) and every ctest test: unit, fault, e2e;
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #      (build-asan/);
-#   3. each libFuzzer target for 10 seconds (build-fuzz/).
-# Set VIGIL_SKIP_ASAN=1 or VIGIL_SKIP_FUZZ=1 to skip a stage locally.
+#   3. each libFuzzer target for 10 seconds (build-fuzz/);
+#   4. stopping vigil as users and process managers do (tests/e2e/stop_test.py):
+#      on the host, through ./vigil, so the launcher in between is tested too.
+# Set VIGIL_SKIP_ASAN=1, VIGIL_SKIP_FUZZ=1 or VIGIL_SKIP_STOP=1 to skip a stage locally.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
-if [[ "${VIGIL_IN_ENV:-}" != 1 ]]; then exec "$here/env.sh" "$0" "$@"; fi
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
+stop_tests() {
+  [[ "${VIGIL_SKIP_STOP:-}" == 1 ]] && return 0
+  step "stop tests: SIGTERM/SIGINT through ./vigil, as users and process managers send them"
+  python3 "$repo/tests/e2e/stop_test.py" "$repo/build"
+}
+if [[ "${VIGIL_IN_ENV:-}" != 1 ]]; then
+  "$here/env.sh" "$0" "$@"
+  if [[ "${VIGIL_ENV:-}" != native ]]; then stop_tests; fi
+    exit 0
+fi
 cd "$repo"
 jobs=$(nproc)
-step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 
 step "build"
 "$here/build.sh" build
@@ -38,4 +49,3 @@ if [[ "${VIGIL_SKIP_FUZZ:-}" != 1 ]]; then
   cmake --build build-fuzz --target fuzz_all -j"$jobs"
   ctest --test-dir build-fuzz --output-on-failure -L fuzz
 fi
-step "all tests passed"

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +45,8 @@ Child SpawnServer(const DemoOptions& o) {
   const int log = open(LogPath().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const pid_t pid = fork();
   if (pid == 0) {
+    // If the demo dies without stopping it, the server drains and exits.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (log >= 0) dup2(log, STDERR_FILENO);
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
@@ -89,8 +93,37 @@ bool WaitReady(const Url& url, double bound_s) {
   return false;
 }
 
+// SIGINT/SIGTERM to the demo: the question being answered finishes, no new
+// one is asked, the server is stopped (it drains), and the demo exits 0. The
+// first signal is passed to the server at once; a repeat within a second is
+// the same stop (a launcher and a process manager may both deliver it); a
+// later one is passed on too, and the server then stops at once.
+volatile sig_atomic_t g_stops = 0;
+volatile pid_t g_server = -1;
+timespec g_first_stop{};
+
+void OnStopSignal(int) {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe, as kill() is
+  const int64_t since_first_ns = (int64_t(now.tv_sec) - g_first_stop.tv_sec) * 1'000'000'000 +
+                                 (now.tv_nsec - g_first_stop.tv_nsec);
+  if (g_stops > 0 && since_first_ns < 1'000'000'000) return;
+  if (g_stops == 0) g_first_stop = now;
+  ++g_stops;
+  if (g_server > 0) kill(g_server, SIGTERM);
+}
+
+void HandleStopSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sa.sa_flags = SA_RESTART;  // the request in flight carries on
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
 void StopServer(const Child& c) {
-  kill(c.pid, SIGTERM);
+  if (g_stops == 0) kill(c.pid, SIGTERM);  // else the handler already told it
   for (int i = 0; i < 100; ++i) {
     if (waitpid(c.pid, nullptr, WNOHANG) == c.pid) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -153,8 +186,10 @@ int RunDemo(const DemoOptions& o) {
   }
   std::printf("vigil demo: starting the server (engine %s; its log: %s)...\n", o.engine.c_str(), LogPath().c_str());
   std::fflush(stdout);
+  HandleStopSignals();
   Child child = SpawnServer(o);
   if (child.pid < 0) return 3;
+  g_server = child.pid;
   const std::string url_text = ReadListenUrl(child, std::chrono::seconds(30));
   auto url = ParseUrl(url_text);
   if (url_text.empty() || !url.ok() || !WaitReady(*url, o.ready_timeout_s)) {
@@ -166,10 +201,12 @@ int RunDemo(const DemoOptions& o) {
   const nlohmann::json questions = LoadQuestions(dir);
   int failures = 0, asked = 0, right = 0;
   for (const auto& image : images) {
+    if (g_stops > 0) break;
     std::ifstream in(image, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
     for (const auto& [question, expected] : QuestionsFor(questions, image.filename().string())) {
+      if (g_stops > 0) break;
       AnalyzeOptions ao;
       ao.server = url_text;
       ao.prompt = question;
@@ -200,6 +237,7 @@ int RunDemo(const DemoOptions& o) {
       }
     }
   }
+  if (g_stops > 0) std::printf("\nvigil demo: stopped by a signal after %d answers\n", asked);
   if (asked > 0) std::printf("\nvigil demo: %d of %d answers right\n", right, asked);
   std::printf("\nvigil demo: stopping the server\n");
   StopServer(child);

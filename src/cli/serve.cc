@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/paths.h"
+#include "cli/tuning.h"
 #include "common/log.h"
 #include "front/router.h"
 #include "front/server.h"
@@ -21,9 +24,8 @@ namespace {
 
 std::chrono::milliseconds Ms(double seconds) { return std::chrono::milliseconds(int64_t(seconds * 1000)); }
 
-// Engine and model flags passed through to every vigil-worker.
-Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
-  std::vector<std::string> args = {"--engine", o.engine};
+// The embedded default model when --model is not given (llama engine).
+Status ResolveModel(ServeOptions& o) {
   if (o.model.empty() && o.engine == "llama") {
     auto m = FindDefaultModel();
     if (!m) {
@@ -35,6 +37,35 @@ Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
     o.mmproj = m->mmproj;
     spdlog::info("using the default model {} + {}", o.model, o.mmproj);
   }
+  return OkStatus();
+}
+
+int64_t FileBytes(const std::string& path) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(n);
+}
+
+// Fills workers, jobs, threads and spares the user left unset (tuning.h)
+// and says what was chosen.
+void ApplyTuning(ServeOptions& o) {
+  TuningRequest r{o.workers, o.jobs, o.threads, o.spare_workers, o.gpu_layers,
+                  FileBytes(o.model) + FileBytes(o.mmproj)};
+  const Machine machine = ProbeMachine(WorkerBinary(), o.engine == "llama" && o.gpu_layers != 0);
+  const Tuning t = ChooseTuning(machine, r);
+  o.workers = t.workers;
+  o.jobs = t.jobs;
+  o.threads = t.threads;
+  o.spare_workers = t.spare_workers;
+  spdlog::info("serving with {} worker(s) x {} jobs at once, {} engine thread(s) each, {} spare (from {}; "
+               "--workers/--jobs/--threads/--spare-workers override)",
+               o.workers, o.jobs, o.threads, o.spare_workers, t.basis);
+  o.tuning_basis = t.basis;
+}
+
+// Engine and model flags passed through to every vigil-worker.
+Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
+  std::vector<std::string> args = {"--engine", o.engine};
   if (!o.model.empty()) args.insert(args.end(), {"--model", o.model});
   if (!o.mmproj.empty()) args.insert(args.end(), {"--mmproj", o.mmproj});
   args.insert(args.end(), {"--ctx", std::to_string(o.ctx), "--max-image-pixels",
@@ -58,6 +89,63 @@ std::string ModelName(const ServeOptions& o) {
   return name;
 }
 
+// SIGTERM and SIGINT stop the server the way process managers expect
+// (docs/operations.md):
+// - the first one drains: /ready answers 503 at once, new requests get 503
+//   with Retry-After, in-flight ones run to their end within --drain-grace,
+//   the workers are stopped, the connections close once their responses are
+//   written, and the process exits 0;
+// - a repeat within kSameStop of the first is the same stop request: the
+//   launcher (./vigil forwards what it gets) and a process manager that
+//   signals every process of a group (systemd's KillMode=control-group, a
+//   terminal's Ctrl-C) both deliver it;
+// - a later one stops at once: what is left ends with a typed not_ready
+//   error, then the process exits 0.
+class StopOnSignals {
+ public:
+  static constexpr auto kSameStop = std::chrono::seconds(1);
+
+  StopOnSignals(boost::asio::io_context& io, front::Server& server, supervisor::Supervisor& sup,
+                std::chrono::milliseconds grace)
+      : io_(io), server_(server), sup_(sup), grace_(grace), signals_(io, SIGINT, SIGTERM) {
+    Wait();
+  }
+
+ private:
+  void Wait() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      OnSignal(sig);
+      Wait();
+    });
+  }
+  void OnSignal(int sig) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!first_) {
+      first_ = now;
+      spdlog::info("signal {}: draining (grace {}s)", sig, grace_.count() / 1000.0);
+      return sup_.Drain(grace_, [this] { Finish(); });
+    }
+    if (now - *first_ < kSameStop) {
+      spdlog::info("signal {} again within {}s: the same stop", sig, kSameStop.count());
+      return;
+    }
+    spdlog::warn("second signal ({}): stopping now; requests left get not_ready", sig);
+    sup_.Drain(std::chrono::milliseconds(0), nullptr);
+  }
+  void Finish() {
+    spdlog::info("drained; closing connections");
+    server_.CloseWhenFlushed(std::chrono::seconds(2), [this] { io_.stop(); });
+  }
+
+  boost::asio::io_context& io_;
+  front::Server& server_;
+  supervisor::Supervisor& sup_;
+  std::chrono::milliseconds grace_;
+  boost::asio::signal_set signals_;
+  std::optional<std::chrono::steady_clock::time_point> first_;
+};
+
 }  // namespace
 
 void AddServeFlags(CLI::App& sub, ServeOptions& o) {
@@ -68,8 +156,16 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
       ->check(CLI::IsMember({"llama", "chaos"}))->capture_default_str();
   sub.add_option("--model", o.model, "text model GGUF (default: the embedded default model)");
   sub.add_option("--mmproj", o.mmproj, "vision projector GGUF");
-  sub.add_option("--workers", o.workers, "worker processes running jobs")->check(CLI::Range(1, 256))->capture_default_str();
-  sub.add_option("--spare-workers", o.spare_workers, "loaded idle workers")->check(CLI::Range(0, 256))->capture_default_str();
+  sub.add_option("--workers", o.workers,
+                 "worker processes running jobs (default: one per GPU, else 1)")
+      ->check(CLI::Range(1, 256));
+  sub.add_option("--jobs", o.jobs,
+                 "jobs each worker runs at once, batched in one model context (default: 8 on a GPU, else 4)")
+      ->check(CLI::Range(1, 256));
+  sub.add_option("--spare-workers", o.spare_workers,
+                 "loaded idle workers that take a dead worker's place at once (default: 1 on a GPU "
+                 "whose free memory holds 3 copies of the model, else 0)")
+      ->check(CLI::Range(0, 256));
   sub.add_option("--request-timeout", o.request_timeout_s, "deadline per request, seconds")->check(CLI::PositiveNumber)->capture_default_str();
   sub.add_option("--max-queue", o.max_queue, "queued jobs beyond this get 503")->check(CLI::Range(0, 1000000))->capture_default_str();
   sub.add_option("--max-attempts", o.max_attempts, "workers that may run one job")->check(CLI::Range(1, 10))->capture_default_str();
@@ -108,7 +204,9 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
   sub.add_option("--api-key", o.front.api_key, "require Authorization: Bearer KEY (except /health, /ready)");
   sub.add_flag("--allow-fault-injection", o.front.allow_fault_injection, "honour X-Vigil-Fault (tests only)");
   sub.add_option("--ctx", o.ctx, "worker context size, tokens")->capture_default_str();
-  sub.add_option("--threads", o.threads, "worker CPU threads (0: llama.cpp default)")->capture_default_str();
+  sub.add_option("--threads", o.threads,
+                 "engine CPU threads per worker (default: the cores this process may use / workers)")
+      ->check(CLI::Range(1, 1024));
   sub.add_option("--gpu-layers", o.gpu_layers,
                  "layers offloaded to the GPU, as llama-server's -ngl (-1: all when a GPU is present; 0: CPU only)")
       ->capture_default_str()->check(CLI::Range(-1, 100000));
@@ -136,6 +234,12 @@ int RunServe(ServeOptions o) {
         spdlog::level::debug, spdlog::level::info, spdlog::level::warn, spdlog::level::err};
     spdlog::log(kLevels[static_cast<int>(level)], "{}", message);
   });
+  Status model = ResolveModel(o);
+  if (!model.ok()) {
+    std::fprintf(stderr, "vigil serve: %s\n", model.error().message.c_str());
+    return 2;
+  }
+  ApplyTuning(o);
   auto args = WorkerArgs(o);
   if (!args.ok()) {
     std::fprintf(stderr, "vigil serve: %s\n", args.error().message.c_str());
@@ -178,27 +282,7 @@ int RunServe(ServeOptions o) {
   std::fflush(stdout);
   spdlog::info("listening on http://{}:{} (engine {}, {} workers)", o.host, *port, o.engine, o.workers);
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  int received = 0;
-  std::function<void()> wait_signal = [&] {
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      if (++received > 1) {
-        spdlog::warn("second signal ({}): stopping now", sig);
-        io.stop();
-        return;
-      }
-      spdlog::info("signal {}: draining (grace {}s)", sig, o.drain_grace_s);
-      server.StopAccepting();
-      sup->Drain(Ms(o.drain_grace_s), [&] {
-        spdlog::info("drained; stopping");
-        server.CloseAll();
-        io.stop();
-      });
-      wait_signal();
-    });
-  };
-  wait_signal();
+  StopOnSignals stop(io, server, *sup, Ms(o.drain_grace_s));
   io.run();
   server.CloseAll();
   sup.reset();  // SIGKILLs and reaps any worker left

@@ -22,8 +22,9 @@ struct ServeOptions {
   int port = 8080;
   std::string engine = "llama";
   std::string model, mmproj;
-  int workers = 1;
-  int spare_workers = 0;
+  int workers = 0;         // 0: chosen from the machine (tuning.h)
+  int spare_workers = -1;  // -1: chosen from the machine
+  int jobs = 0;            // jobs per worker at once; 0: chosen from the machine
   double request_timeout_s = 120;
   int max_queue = 64;
   int max_attempts = 3;
@@ -35,13 +36,14 @@ struct ServeOptions {
   int64_t worker_memory_limit_mb = 0;  // >0: each worker's RLIMIT_AS, MiB
   std::string worker_fault_at_load;    // tests: --fault-at-load KIND for every worker
   int ctx = 4096;
-  int threads = 0;
+  int threads = 0;  // engine threads per worker; 0: chosen from the machine
   int gpu_layers = -1;
   std::vector<std::string> worker_devices{"auto"};  // spread workers over these (ggml names)
   double oom_retry_s = 30;  // a worker that ran out of device memory loads again after this
   int image_cache_mb = 256;            // per worker; 0: off
   front::FrontOptions front;
   std::string log_level = "info";
+  std::string tuning_basis;  // set by RunServe: what the defaults were chosen from
 };
 
 // Adds the serve flags to sub; they fill opts.

@@ -31,6 +31,7 @@ struct Server::State {
   tcp::acceptor acceptor;
   std::set<Connection*> connections;
   uint64_t next_request = 1;
+  bool closing = false;  // CloseWhenFlushed: no keep-alive from now on
 };
 
 namespace {
@@ -69,6 +70,12 @@ class Connection : public ResponseSink, public std::enable_shared_from_this<Conn
     beast::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);  // SSE pieces go out at once
     ReadHeader();
+  }
+
+  // CloseWhenFlushed: an idle connection closes now, a busy one after its
+  // response (MaybeAdvance sees state_->closing).
+  void CloseIfIdle() {
+    if (phase_ == Phase::kIdle || phase_ == Phase::kHeader) Close();
   }
 
   void Close() {
@@ -227,7 +234,7 @@ class Connection : public ResponseSink, public std::enable_shared_from_this<Conn
   void MaybeAdvance() {
     if (!complete_ || writing_ || !out_.empty() || phase_ != Phase::kHandling) return;
     complete_ = false;
-    if (!keep_alive_) return Linger();
+    if (!keep_alive_ || state_->closing) return Linger();
     phase_ = Phase::kIdle;
     if (watching_) {
       Arm(state_->limits.idle_timeout);  // the watch read waits for the next request
@@ -330,13 +337,45 @@ void Server::StopAccepting() {
   state_->acceptor.close(ec);
 }
 
-void Server::CloseAll() {
+namespace {
+
+void CloseConnections(Server::State& state) {
   std::vector<std::shared_ptr<Connection>> all;
-  for (Connection* c : state_->connections) {
+  for (Connection* c : state.connections) {
     if (auto p = c->weak_from_this().lock()) all.push_back(std::move(p));
   }
   for (auto& c : all) c->Close();
 }
+
+// Polls the connection set every 20 ms: connections leave it once their last
+// response is written (a lingering one within a second).
+void WhenNoConnections(std::shared_ptr<Server::State> state, std::shared_ptr<net::steady_timer> timer,
+                       std::chrono::steady_clock::time_point deadline, std::function<void()> done) {
+  if (state->connections.empty() || std::chrono::steady_clock::now() >= deadline) {
+    CloseConnections(*state);
+    return done();
+  }
+  timer->expires_after(std::chrono::milliseconds(20));
+  timer->async_wait([state, timer, deadline, done = std::move(done)](beast::error_code) mutable {
+    WhenNoConnections(std::move(state), std::move(timer), deadline, std::move(done));
+  });
+}
+
+}  // namespace
+
+void Server::CloseWhenFlushed(std::chrono::milliseconds bound, std::function<void()> done) {
+  StopAccepting();
+  state_->closing = true;
+  std::vector<std::shared_ptr<Connection>> all;
+  for (Connection* c : state_->connections) {
+    if (auto p = c->weak_from_this().lock()) all.push_back(std::move(p));
+  }
+  for (auto& c : all) c->CloseIfIdle();
+  WhenNoConnections(state_, std::make_shared<net::steady_timer>(state_->io),
+                    std::chrono::steady_clock::now() + bound, std::move(done));
+}
+
+void Server::CloseAll() { CloseConnections(*state_); }
 
 size_t Server::open_connections() const { return state_->connections.size(); }
 

@@ -17,7 +17,9 @@
 // Thread-safety: none; call everything on the io_context's thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,6 +47,10 @@ class Server {
   void StopAccepting();
   // Closes every connection now; their exchanges see ClientGone.
   void CloseAll();
+  // The end of a drain: stops accepting, closes idle connections at once and
+  // the others as soon as their response is written, then calls `done`
+  // (after `bound` at the latest, closing what is left).
+  void CloseWhenFlushed(std::chrono::milliseconds bound, std::function<void()> done);
   size_t open_connections() const;
 
   struct State;  // defined in server.cc; shared with the connections

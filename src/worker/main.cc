@@ -37,6 +37,12 @@ int main(int argc, char** argv) {
   }
   // A write to a dead supervisor must fail with EPIPE, not kill us silently.
   ::signal(SIGPIPE, SIG_IGN);
+  // A worker's life is the supervisor's to end (shutdown frame, or SIGKILL).
+  // Process managers signal every process of a service at once (systemd's
+  // KillMode=control-group) and a terminal's Ctrl-C the whole group: the
+  // supervisor then drains, and its workers must finish the jobs in flight.
+  ::signal(SIGTERM, SIG_IGN);
+  ::signal(SIGINT, SIG_IGN);
 
   vigil::Result<vigil::worker::WorkerOptions> options = vigil::worker::ParseWorkerOptions(argc, argv);
   if (!options) {
