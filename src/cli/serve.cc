@@ -252,6 +252,7 @@ int RunServe(ServeOptions o) {
   so.worker_devices = o.worker_devices;
   so.oom_retry = Ms(o.oom_retry_s);
   so.workers = o.workers;
+  so.jobs_per_worker = o.jobs;
   so.spare_workers = o.spare_workers;
   so.worker_address_space_limit = o.worker_memory_limit_mb << 20;
   so.max_queue = o.max_queue;

@@ -26,7 +26,10 @@
 
 namespace vigil::protocol {
 
-inline constexpr int kProtocolVersion = 1;
+// Version 2 adds `capacity` to `loaded`: a worker may run that many jobs at
+// once. A supervisor speaking 2 also serves version-1 workers (capacity 1).
+inline constexpr int kProtocolVersion = 2;
+inline constexpr int kMinProtocolVersion = 1;
 inline constexpr uint32_t kMaxHeaderBytes = 1u << 20;            // 1 MiB
 inline constexpr uint32_t kMaxPayloadBytes = 128u << 20;         // 128 MiB
 inline constexpr uint32_t kMaxFrameBytes = 1 + 4 + kMaxHeaderBytes + kMaxPayloadBytes;

@@ -109,6 +109,7 @@ Frame ToFrame(const Loaded& m) {
   const auto& f = m.model;
   return Make(MessageType::kLoaded,
               {{"load_ms", m.load_ms},
+               {"capacity", m.capacity},
                {"model", {{"name", f.name}, {"arch", f.arch}, {"n_ctx", f.n_ctx},
                           {"n_ctx_train", f.n_ctx_train}, {"image_size", f.image_size},
                           {"n_params", f.n_params}, {"device", f.device},
@@ -187,6 +188,7 @@ Result<Loaded> ParseLoaded(const Frame& f) {
   FieldReader r(f.header, "loaded");
   Loaded m;
   r.Double("load_ms", m.load_ms, true, 0, 1e9);
+  r.Int64("capacity", m.capacity, false, 1, 1024);
   if (const json* model = r.Object("model", true)) {
     FieldReader mr(*model, "loaded.model");
     auto& x = m.model;

@@ -1,4 +1,4 @@
-// messages.h: the typed messages of the worker protocol, version 1.
+// messages.h: the typed messages of the worker protocol, version 2.
 //
 // Each message converts to a Frame (ToFrame) and back (Parse*). Parsing
 // validates every field: type, range, and presence; unknown fields are
@@ -46,6 +46,9 @@ struct ModelFacts {
 struct Loaded {
   double load_ms = 0;
   ModelFacts model;
+  // Jobs the worker runs at once (protocol 2; a version-1 worker omits it
+  // and means 1). The supervisor never sends more jobs than this.
+  int64_t capacity = 1;
 };
 
 struct SamplingParams {

@@ -25,6 +25,12 @@ nlohmann::json ToJson(const CrashReport& r) {
     j["request_id"] = r.request_id;
     j["fingerprint"] = r.fingerprint;
   }
+  nlohmann::json jobs = nlohmann::json::array();
+  for (const JobTag& t : r.jobs) {
+    jobs.push_back({{"job_id", t.job_id}, {"request_id", t.request_id},
+                    {"fingerprint", t.fingerprint}, {"exclusive", t.exclusive}});
+  }
+  j["jobs"] = std::move(jobs);
   if (r.kill_to_reap_ms >= 0) j["kill_to_reap_ms"] = r.kill_to_reap_ms;
   return j;
 }

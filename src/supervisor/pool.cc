@@ -1,5 +1,6 @@
 #include "supervisor/pool.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <boost/asio/post.hpp>
@@ -57,14 +58,22 @@ void Pool::SpawnSlot(Slot& slot) {
       .hang = options_.hang,
       .kill_grace = options_.kill_grace,
       .address_space_limit = options_.worker_address_space_limit,
+      .max_jobs = std::max(1, options_.jobs_per_worker),
       .events = events_,
   };
   if (options_.allow_fault_injection) config.args.push_back("--allow-fault-injection");
+  // Only when asked: a worker built before protocol 2 rejects the flag
+  // (exit 2, fatal configuration), and 1 is every worker's default.
+  if (options_.jobs_per_worker > 1) {
+    config.args.insert(config.args.end(), {"--jobs", std::to_string(options_.jobs_per_worker)});
+  }
   if (!slot.device.empty()) config.args.insert(config.args.end(), {"--device", slot.device});
   slot.worker = std::make_shared<WorkerHandle>(io_, watcher_, *this, std::move(config));
   slot.state = SlotState::kRunning;
   slot.reason.clear();
   slot.failure = ErrorCode::kNotReady;
+  slot.recent_images.clear();  // a new process: its embedding cache is empty
+  slot.reserved = false;
   Status spawned = slot.worker->Spawn();
   if (!spawned.ok()) {
     events_(LogLevel::kError, "worker_spawn_failed",
@@ -79,19 +88,94 @@ void Pool::SpawnSlot(Slot& slot) {
   }
 }
 
-WorkerHandle* Pool::TakeIdle() {
+std::vector<Pool::Slot*> Pool::Serving() const {
+  auto loaded = [](const Slot& slot) {
+    const WorkerHandle* w = slot.worker.get();
+    if (!w || w->killing()) return false;
+    if (w->state() != WorkerState::kIdle && w->state() != WorkerState::kBusy) return false;
+    // Its exit may still wait in the loop's queue: a job sent there would
+    // be lost and charged to an input that did nothing.
+    return !ChildWatcher::HasExited(w->pid());
+  };
+  const size_t regular = static_cast<size_t>(std::max(1, options_.workers));
+  std::vector<Slot*> serving, spares;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot* slot = slots_[i].get();
+    if (!loaded(*slot)) continue;
+    (i < regular ? serving : spares).push_back(slot);
+  }
+  const size_t stand_ins = regular - std::min(regular, serving.size());
+  std::stable_sort(spares.begin(), spares.end(), [](const Slot* a, const Slot* b) {
+    return a->worker->running() > b->worker->running();
+  });
+  spares.resize(std::min(spares.size(), stand_ins));
+  std::sort(spares.begin(), spares.end(), [](const Slot* a, const Slot* b) { return a->index < b->index; });
+  serving.insert(serving.end(), spares.begin(), spares.end());
+  return serving;
+}
+
+void Pool::RememberImage(Slot& slot, uint64_t image_key) {
+  static constexpr size_t kRecentImages = 64;
+  if (image_key == 0) return;
+  std::erase(slot.recent_images, image_key);
+  slot.recent_images.push_back(image_key);
+  if (slot.recent_images.size() > kRecentImages) slot.recent_images.pop_front();
+}
+
+WorkerHandle* Pool::TakeWithRoom(const JobRouting& routing) {
   if (stopping_) return nullptr;
-  int busy = 0;
-  WorkerHandle* idle = nullptr;
-  for (auto& slot : slots_) {
-    if (!slot->worker || slot->worker->killing()) continue;
-    if (slot->worker->state() == WorkerState::kBusy) ++busy;
-    if (slot->worker->state() == WorkerState::kIdle && !idle &&
-        !ChildWatcher::HasExited(slot->worker->pid())) {
-      idle = slot->worker.get();
+  Slot* best = nullptr;
+  bool best_cached = false;
+  for (Slot* slot : Serving()) {
+    const WorkerHandle& w = *slot->worker;
+    if (!w.HasRoom(routing.exclusive) || (slot->reserved && !routing.exclusive)) continue;
+    const bool cached = routing.image_key != 0 &&
+                        std::find(slot->recent_images.begin(), slot->recent_images.end(),
+                                  routing.image_key) != slot->recent_images.end();
+    const bool better = !best || (cached && !best_cached) ||
+                        (cached == best_cached && w.running() < best->worker->running());
+    if (better) {
+      best = slot;
+      best_cached = cached;
     }
   }
-  return busy < std::max(1, options_.workers) ? idle : nullptr;
+  if (!best) return nullptr;
+  if (routing.exclusive) best->reserved = false;
+  RememberImage(*best, routing.image_key);
+  return best->worker.get();
+}
+
+bool Pool::ReserveForExclusive() {
+  if (stopping_) return false;
+  Slot* best = nullptr;
+  for (Slot* slot : Serving()) {
+    if (slot->reserved || slot->worker->running() == 0) continue;
+    if (!best || slot->worker->running() < best->worker->running()) best = slot;
+  }
+  if (best) best->reserved = true;
+  return best != nullptr;
+}
+
+int Pool::reservations() const {
+  int n = 0;
+  for (const Slot* slot : Serving()) n += slot->reserved ? 1 : 0;
+  return n;
+}
+
+// A reservation on a worker that no longer serves (a spare whose regular
+// slot is back, a worker being killed) would count without ever being
+// usable: those end first.
+void Pool::LimitReservations(int keep) {
+  std::vector<Slot*> reserved;
+  for (Slot* slot : Serving()) {
+    if (slot->reserved) reserved.push_back(slot);
+  }
+  for (auto& slot : slots_) slot->reserved = false;
+  std::stable_sort(reserved.begin(), reserved.end(), [](const Slot* a, const Slot* b) {
+    return a->worker->running() < b->worker->running();
+  });
+  reserved.resize(std::min(reserved.size(), static_cast<size_t>(std::max(0, keep))));
+  for (Slot* slot : reserved) slot->reserved = true;
 }
 
 WorkerHandle* Pool::WorkerAt(int slot) {
@@ -163,17 +247,19 @@ void Pool::RecordCrash(Slot& slot, const CrashReport& report) {
 void Pool::OnWorkerExited(WorkerHandle& w, const ExitInfo& info, const CrashReport* report) {
   Slot& slot = *slots_[w.slot()];
   auto keep = slot.worker;  // w stays valid until we return
-  const uint64_t job_id = w.job().job_id;
+  const std::vector<JobTag> lost = w.RunningJobs();
   if (report) RecordCrash(slot, *report);
   slot.worker.reset();
+  slot.reserved = false;
   if (stopping_) {
     slot.state = SlotState::kStopped;
   } else {
     ScheduleRestart(slot, info, report, w.load_error());
   }
-  if (job_id != 0) {
-    CrashReport lost = report ? *report : CrashReport{.cause = info.cause, .detail = info.detail};
-    listener_.OnJobLost(job_id, lost);
+  if (!lost.empty()) {
+    CrashReport base = report ? *report : CrashReport{.cause = info.cause, .detail = info.detail};
+    base.jobs = lost;
+    for (auto it = lost.rbegin(); it != lost.rend(); ++it) listener_.OnJobLost(it->job_id, base);
   }
   MaybeFinishStop();
 }
@@ -195,7 +281,9 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
     return;
   }
   const TimePoint now = Clock::now();
-  const bool counted = !report || report->job_id == 0;
+  // A crash with jobs running is charged to their inputs (quarantine), not
+  // to the slot's restart intensity: poison inputs must not hold the pool.
+  const bool counted = !report || report->jobs.empty();
   auto decision = slot.policy.OnExit(now, counted);
   slot.incarnation++;
   slot.restarts++;

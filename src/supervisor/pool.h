@@ -8,13 +8,25 @@
 //   kRunning --exit code 2, or exec failed--> kFailed   (never respawned)
 //   any --StopAll()--> kStopped
 //
-// `workers` slots run jobs at once; `spare_workers` more are spawned and
-// loaded but only take a job while fewer than `workers` are busy, so after
-// a crash a loaded spare takes the dead worker's place at once.
+// Each worker runs up to its capacity() of jobs at once (worker_handle.h;
+// `jobs_per_worker` is passed to it as --jobs N). `workers` regular slots
+// serve jobs; `spare_workers` more are spawned and loaded but stand in only
+// for regular slots without a loaded worker (dead, restarting, loading,
+// being killed), so after a crash a loaded spare takes the dead worker's
+// place at once, and while every regular worker lives the spares stay
+// idle: they take jobs only when the regular workers cannot.
+//
+// Routing (TakeWithRoom): among the workers that may serve and have room,
+// one that recently ran the job's image (its engine keeps an embedding
+// cache) is preferred; then the least loaded; then the lowest slot. An
+// exclusive job needs a worker running nothing; while none is, the caller
+// may reserve one (ReserveForExclusive): it takes no new shared jobs, so it
+// drains and the exclusive job gets it.
 //
 // The pool knows workers, not jobs: job events go to the PoolListener with
-// their job id; a worker that dies while running a job reports it as lost,
-// with the crash report. Thread-safety: none (event-loop thread).
+// their job id; a worker that dies reports every job it ran as lost, each
+// with the same crash report (which names them all). Thread-safety: none
+// (event-loop thread).
 #pragma once
 
 #include <deque>
@@ -37,16 +49,25 @@
 
 namespace vigil::supervisor {
 
+// What routing needs to know about a job.
+struct JobRouting {
+  uint64_t image_key = 0;  // a hash of the encoded image bytes; 0: no image
+  bool exclusive = false;  // must run alone in its worker
+};
+
 class PoolListener {
  public:
   virtual ~PoolListener() = default;
-  // A worker became idle (loaded, or finished a job): dispatch.
+  // A worker has room again (loaded, or finished a job): dispatch.
   virtual void OnWorkerAvailable() = 0;
   virtual void OnJobProgress(uint64_t job_id, const protocol::Progress& progress) = 0;
   virtual void OnJobPiece(uint64_t job_id, const protocol::Piece& piece) = 0;
   virtual void OnJobDone(uint64_t job_id, protocol::Done& done) = 0;
   virtual void OnJobFailed(uint64_t job_id, const protocol::Failed& failed) = 0;
-  // The worker running job_id died (report.cause says how).
+  // The worker running job_id died (report.cause says how; report.jobs
+  // names every job it ran, this one included). Called once per job, the
+  // newest first, so a listener that requeues each at the front keeps
+  // their order.
   virtual void OnJobLost(uint64_t job_id, const CrashReport& report) = 0;
   // No slot is running or restarting any more (each is held by the restart
   // intensity, or failed): queued jobs will not be served soon.
@@ -62,8 +83,21 @@ class Pool : public WorkerHandle::Delegate {
   ~Pool() override;  // SIGKILLs and reaps every worker
 
   void Start();
-  // An idle worker, if fewer than `workers` are busy; else null.
-  WorkerHandle* TakeIdle();
+  // The worker the job should run on (see Routing above), or null if none
+  // has room. The caller starts the job on it at once: the pool remembers
+  // the job's image for that worker.
+  WorkerHandle* TakeWithRoom(const JobRouting& routing);
+  // Marks the least loaded serving worker that is neither reserved nor
+  // running nothing as reserved for an exclusive job: TakeWithRoom gives it
+  // no shared job, so it drains. False if there is none. A reservation ends
+  // when an exclusive job takes the worker, when the worker dies, or at
+  // LimitReservations. Reservations stay across dispatch passes: moving one
+  // to another worker each pass could starve the exclusive job.
+  bool ReserveForExclusive();
+  int reservations() const;  // on serving workers
+  // Ends reservations beyond `keep` (the most loaded workers' first) and
+  // any on a worker that no longer serves.
+  void LimitReservations(int keep);
   // The live worker of a slot, or null.
   WorkerHandle* WorkerAt(int slot);
   // Shutdown to every worker, SIGKILL after kill_grace; `done` once all
@@ -105,8 +139,15 @@ class Pool : public WorkerHandle::Delegate {
     int64_t jobs_served = 0;
     int64_t restarts = 0;
     std::deque<CrashReport> crashes;  // newest last
+    std::deque<uint64_t> recent_images;  // image keys its worker ran, newest last
+    bool reserved = false;               // for an exclusive job (ReserveForExclusive)
   };
   void SpawnSlot(Slot& slot);
+  // The slots whose workers may take jobs now: the loaded regular ones, and
+  // as many loaded spares as regular slots lack a loaded worker (spares
+  // already running jobs first). Regular slots first, in slot order.
+  std::vector<Slot*> Serving() const;
+  static void RememberImage(Slot& slot, uint64_t image_key);
   // load_error: the typed cause a worker gave for failing to load, if any.
   void ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report,
                        const std::optional<Error>& load_error = std::nullopt);
@@ -114,6 +155,7 @@ class Pool : public WorkerHandle::Delegate {
   void RecordCrash(Slot& slot, const CrashReport& report);
   void MaybeFinishStop();
   nlohmann::json SlotJson(const Slot& slot) const;
+  void AppendJobMetrics(std::string& out) const;
   void AppendDeviceMetrics(std::string& out) const;
   std::string SlotStateName(const Slot& slot) const;
 

@@ -91,9 +91,16 @@ nlohmann::json Pool::SlotJson(const Slot& slot) const {
     j["pid"] = w->pid();
     j["uptime_s"] = Seconds(now - w->spawned_at());
     j["phase"] = w->phase();
-    if (w->job().job_id) {
-      j["job"] = {{"job_id", w->job().job_id}, {"request_id", w->job().request_id}};
+    j["capacity"] = w->capacity();
+    j["running_jobs"] = w->running();
+    if (w->protocol_version() > 0) j["protocol"] = w->protocol_version();
+    if (slot.reserved) j["reserved_for_exclusive"] = true;
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const JobTag& t : w->RunningJobs()) {
+      jobs.push_back({{"job_id", t.job_id}, {"request_id", t.request_id}, {"exclusive", t.exclusive}});
     }
+    if (!jobs.empty()) j["job"] = jobs[0];  // the oldest; for readers from before batching
+    j["jobs"] = std::move(jobs);
     if (const auto& loaded = w->loaded()) {
       const auto& m = loaded->model;
       j["load_ms"] = loaded->load_ms;
@@ -138,6 +145,7 @@ void Pool::AppendMetrics(std::string& out) const {
     out += "vigil_worker_restarts_total{cause=\"" + std::string(c) + "\"} " +
            std::to_string(it == restarts_by_cause_.end() ? 0 : it->second) + "\n";
   }
+  AppendJobMetrics(out);
   AppendDeviceMetrics(out);
   char buf[512];
   std::snprintf(buf, sizeof buf,
@@ -146,6 +154,24 @@ void Pool::AppendMetrics(std::string& out) const {
                 "vigil_worker_crash_detect_seconds %.6f\n",
                 last_kill_to_reap_ms_ < 0 ? 0.0 : last_kill_to_reap_ms_ / 1000);
   out += buf;
+}
+
+// Per live worker: how many jobs it may run at once, and runs now.
+void Pool::AppendJobMetrics(std::string& out) const {
+  out += "# HELP vigil_worker_capacity Jobs each live worker may run at once.\n"
+         "# TYPE vigil_worker_capacity gauge\n";
+  for (const auto& slot : slots_) {
+    if (!slot->worker) continue;
+    out += "vigil_worker_capacity{slot=\"" + std::to_string(slot->index) + "\"} " +
+           std::to_string(slot->worker->capacity()) + "\n";
+  }
+  out += "# HELP vigil_worker_jobs_running Jobs each live worker runs now.\n"
+         "# TYPE vigil_worker_jobs_running gauge\n";
+  for (const auto& slot : slots_) {
+    if (!slot->worker) continue;
+    out += "vigil_worker_jobs_running{slot=\"" + std::to_string(slot->index) + "\"} " +
+           std::to_string(slot->worker->running()) + "\n";
+  }
 }
 
 // Per loaded worker: its device's total and free memory as the worker last

@@ -1,5 +1,6 @@
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "supervisor/fingerprint.h"
 #include "supervisor/supervisor_impl.h"
@@ -76,6 +77,8 @@ JobId SupervisorImpl::Submit(JobSpec spec, std::shared_ptr<JobObserver> observer
   job->id = id;
   job->fingerprint = std::move(fingerprint);
   job->deterministic = spec.params.temperature == 0 || spec.params.seed != 0;
+  // Routing only: a collision costs an embedding-cache miss, nothing more.
+  if (!spec.image.empty()) job->image_key = std::hash<std::string>{}(spec.image) | 1;
   auto timeout = options_.request_timeout;
   if (spec.timeout.count() > 0) timeout = std::min(timeout, spec.timeout);
   job->deadline = now + timeout;
@@ -96,19 +99,43 @@ void SupervisorImpl::Pump() {
   if (started_ && !draining_ && !queue_.empty() && !pool_->AnyCanServeSoon()) {
     // Every slot is held or failed: the queued jobs (new ones, or retries of
     // a lost one) get not_ready now, as a Submit would, not 504 at their deadline.
-    const Error e = pool_->NotReadyError();
-    const std::deque<JobId> waiting = queue_;
-    for (JobId id : waiting) Fail(id, e.code, e.message, e.code == ErrorCode::kNotReady);
-    return;
+    return FailQueued(pool_->NotReadyError());
   }
-  while (!queue_.empty()) {
-    WorkerHandle* worker = pool_->TakeIdle();
-    if (!worker) return;
-    const JobId id = queue_.front();
-    queue_.pop_front();
-    JobRecord* job = Find(id);
-    if (job) StartAttempt(*job, *worker);
+  // Each suspect that finds no idle worker holds one reservation (pool.h);
+  // suspects sit at the queue front (retries go there), so they claim
+  // workers before new jobs do.
+  int waiting_suspects = 0;
+  bool shared_room = true;  // once a shared job finds no room, none will
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    JobRecord* job = Find(*it);
+    if (!job) {
+      it = queue_.erase(it);
+      continue;
+    }
+    if (!job->suspect && !shared_room) {
+      ++it;
+      continue;
+    }
+    WorkerHandle* worker = pool_->TakeWithRoom({.image_key = job->image_key, .exclusive = job->suspect});
+    if (!worker) {
+      if (job->suspect) {
+        if (pool_->reservations() <= waiting_suspects) pool_->ReserveForExclusive();
+        waiting_suspects++;
+      } else {
+        shared_room = false;
+      }
+      ++it;
+      continue;
+    }
+    it = queue_.erase(it);
+    StartAttempt(*job, *worker);
   }
+  pool_->LimitReservations(waiting_suspects);
+}
+
+void SupervisorImpl::FailQueued(const Error& e) {
+  const std::deque<JobId> waiting = queue_;
+  for (JobId id : waiting) Fail(id, e.code, e.message, e.code == ErrorCode::kNotReady);
 }
 
 void SupervisorImpl::StartAttempt(JobRecord& job, WorkerHandle& worker) {
@@ -127,14 +154,18 @@ void SupervisorImpl::StartAttempt(JobRecord& job, WorkerHandle& worker) {
   }
   events_(LogLevel::kDebug, "job_started",
           {{"job_id", job.id}, {"request_id", job.spec.request_id}, {"worker", worker.id()},
-           {"attempt", job.attempts}});
-  worker.StartJob(std::move(msg), JobTag{job.id, job.spec.request_id, job.fingerprint});
+           {"attempt", job.attempts}, {"exclusive", job.suspect},
+           {"worker_jobs", worker.running() + 1}});
+  worker.StartJob(std::move(msg), JobTag{.job_id = job.id,
+                                         .request_id = job.spec.request_id,
+                                         .fingerprint = job.fingerprint,
+                                         .exclusive = job.suspect});
 }
 
 void SupervisorImpl::CancelOnWorker(JobRecord& job) {
   if (!job.running) return;
   WorkerHandle* worker = pool_->WorkerAt(job.slot);
-  if (worker && worker->job().job_id == job.id) worker->CancelJob(job.id);
+  if (worker && worker->Runs(job.id)) worker->CancelJob(job.id);
 }
 
 void SupervisorImpl::Cancel(JobId id) {

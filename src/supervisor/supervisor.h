@@ -3,9 +3,10 @@
 //
 // The supervisor owns every job from Submit to its one terminal callback. It
 // spawns `vigil-worker` processes (one model context each), feeds them jobs
-// one at a time from a bounded FIFO queue, watches their heartbeats, sees
-// their death at once through a pidfd, retries jobs a dead worker dropped,
-// quarantines inputs that keep killing workers, and restarts workers with
+// from a bounded FIFO queue (up to each worker's capacity at once, least
+// loaded first), watches their heartbeats, sees their death at once through
+// a pidfd, retries jobs a dead worker dropped, quarantines inputs that keep
+// killing workers when they run alone, and restarts workers with
 // exponential backoff under an OTP-style restart intensity.
 //
 // Ownership: MakeSupervisor returns the only owner. Destroying it SIGKILLs
@@ -56,6 +57,11 @@ struct SupervisorOptions {
   std::vector<std::string> worker_devices;
   int workers = 1;                        // workers that run jobs at once
   int spare_workers = 0;                  // loaded idle extras (take a dead worker's place)
+  // Jobs one worker runs at once: passed as `--jobs N` when above 1 (a
+  // worker may report a smaller capacity in `loaded`; a protocol-1 worker
+  // runs one). A crash with several jobs in a worker is charged to none of
+  // them: each is retried alone (supervisor_impl.h, suspects).
+  int jobs_per_worker = 1;
   int max_queue = 64;                     // queued jobs beyond this: kOverloaded
   std::chrono::milliseconds request_timeout{120000};
   int max_attempts = 3;                   // workers that may run one job, in total

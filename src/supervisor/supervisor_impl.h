@@ -5,24 +5,36 @@
 //   Submit --quarantined / queue full / draining--> OnFailed at once
 //     |
 //     v
-//   queued --worker idle--> running --Done--> OnDone
-//     ^                        |   --Failed--> OnFailed (typed, not retried)
-//     |                        |   --worker died--> lost
-//     +------ retry -----------+ (lost: attempts left, input not quarantined,
-//                                 nothing streamed or deterministic replay)
+//   queued --a worker with room--> running --Done--> OnDone
+//     ^                              |   --Failed--> OnFailed (typed, not retried)
+//     |                              |   --worker died--> lost
+//     +------ retry (queue front) ---+ (lost: attempts left, input not quarantined,
+//                                       nothing streamed or deterministic replay)
 //   deadline (queued or running): OnFailed kTimeout at once; a running
-//   worker gets Cancel, then SIGKILL after kill_grace (worker_handle.h).
+//   worker gets Cancel for this job only, then SIGKILL after kill_grace
+//   (worker_handle.h), which loses the other jobs in it too (retried).
 //   Cancel(id): dropped from the queue, or Cancel sent; no callback after.
+//
+// Routing: Pump walks the queue in order and asks the pool for the worker
+// with room that suits each job (pool.h: image affinity, least loaded).
 //
 // Replay: when a deterministic job (temperature 0 or a fixed seed) is
 // retried after text reached the client, the new attempt's text is compared
 // with what was delivered; only text past that prefix is passed on, and a
 // divergence ends the job with kWorkerCrashed.
 //
-// Suspects: a worker runs one job at a time today, so the job a dead worker
-// ran is the sole suspect and the crash is charged to its fingerprint. If
-// workers ever run several jobs, each would be retried alone and only a
-// crash while running alone charged (see OnJobLost).
+// Suspects: a worker may run several jobs at once. When it dies (crash,
+// hang kill, protocol break) with one job in it, that job is the sole
+// suspect: the crash is charged to its fingerprint (quarantine after
+// `quarantine_after` such crashes). When it dies with K > 1 jobs in it, the
+// crash proves nothing about any one of them: none is charged, and each
+// becomes a *suspect*, retried (attempts counted as usual) exclusive, i.e.
+// alone in an otherwise idle worker, on every later attempt. A poison input
+// then crashes a worker alone and is charged; an innocent one finishes. A
+// suspect waiting at the queue front reserves a worker (it takes no new
+// shared jobs, drains, and the suspect gets it), so it is not starved.
+// Kills the supervisor ordered for other reasons (a cancel ignored, a
+// shutdown) charge no one and make no suspects.
 #pragma once
 
 #include <deque>
@@ -48,6 +60,8 @@ struct JobRecord {
   std::shared_ptr<JobObserver> observer;
   std::string fingerprint;
   bool deterministic = false;
+  uint64_t image_key = 0;     // routing: a hash of the image bytes; 0: none
+  bool suspect = false;       // lost with other jobs: every later attempt runs alone
   bool running = false;       // else queued
   int slot = -1;              // while running
   int attempts = 0;           // workers that started it
@@ -87,6 +101,9 @@ class SupervisorImpl final : public Supervisor, public PoolListener {
   std::unique_ptr<JobRecord> Take(JobId id);  // removes from the table and the queue
   void Pump();
   void StartAttempt(JobRecord& job, WorkerHandle& worker);
+  void FailQueued(const Error& e);
+  // Charges a crash to the job's input if it ran alone, or makes it a suspect.
+  void Blame(JobRecord& job, const CrashReport& report, TimePoint now);
   void OnDeadline(JobId id);
   void CancelOnWorker(JobRecord& job);
   void Fail(JobId id, ErrorCode code, std::string message, bool retryable);

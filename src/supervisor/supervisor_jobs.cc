@@ -83,6 +83,32 @@ std::string SupervisorImpl::CrashMessage(const JobRecord& job) const {
   return "worker crashed on " + attempts + ": " + all;
 }
 
+// Kills the supervisor ordered for other reasons (a cancel ignored, a
+// shutdown) say nothing about any input. A crash with several jobs in the
+// worker says nothing about any one of them: each becomes a suspect, run
+// alone from now on, so that its own crash, if it comes, is evidence.
+void SupervisorImpl::Blame(JobRecord& job, const CrashReport& report, TimePoint now) {
+  if (report.cause == "cancel_timeout" || report.cause == "shutdown") return;
+  if (report.jobs.size() > 1) {
+    if (!job.suspect) {
+      events_(LogLevel::kWarn, "job_suspected",
+              {{"job_id", job.id}, {"request_id", job.spec.request_id},
+               {"fingerprint", ShortFingerprint(job.fingerprint)},
+               {"jobs_in_worker", report.jobs.size()}, {"cause", report.cause}});
+    }
+    job.suspect = true;
+    return;
+  }
+  if (quarantine_.RecordCrash(job.fingerprint, now)) {
+    quarantined_total_++;
+    events_(LogLevel::kWarn, "input_quarantined",
+            {{"fingerprint", ShortFingerprint(job.fingerprint)},
+             {"request_id", job.spec.request_id},
+             {"crashes", quarantine_.Crashes(job.fingerprint, now)},
+             {"for_s", Seconds(options_.quarantine_for)}});
+  }
+}
+
 void SupervisorImpl::OnJobLost(uint64_t job_id, const CrashReport& report) {
   JobRecord* job = Find(job_id);
   if (!job) return;
@@ -90,18 +116,7 @@ void SupervisorImpl::OnJobLost(uint64_t job_id, const CrashReport& report) {
   job->running = false;
   job->slot = -1;
   job->crash_details.push_back(report.detail);
-  // One job per worker: this job is the sole suspect, so the crash is
-  // charged to its input. Kills the supervisor ordered for other reasons
-  // (a cancel ignored, a shutdown) say nothing about the input.
-  const bool charged = report.cause != "cancel_timeout" && report.cause != "shutdown";
-  if (charged && quarantine_.RecordCrash(job->fingerprint, now)) {
-    quarantined_total_++;
-    events_(LogLevel::kWarn, "input_quarantined",
-            {{"fingerprint", ShortFingerprint(job->fingerprint)},
-             {"request_id", job->spec.request_id},
-             {"crashes", quarantine_.Crashes(job->fingerprint, now)},
-             {"for_s", Seconds(options_.quarantine_for)}});
-  }
+  Blame(*job, report, now);
   if (quarantine_.IsQuarantined(job->fingerprint, now)) {
     return Fail(job_id, ErrorCode::kWorkerCrashed,
                 CrashMessage(*job) + "; " + QuarantineMessage(job->fingerprint, now), false);
@@ -119,7 +134,7 @@ void SupervisorImpl::OnJobLost(uint64_t job_id, const CrashReport& report) {
   events_(LogLevel::kWarn, "job_retried",
           {{"job_id", job_id}, {"request_id", job->spec.request_id},
            {"attempt", job->attempts + 1}, {"cause", report.cause}, {"detail", report.detail},
-           {"replay_chars", job->delivered.size()}});
+           {"replay_chars", job->delivered.size()}, {"exclusive", job->suspect}});
   queue_.push_front(job_id);
   Pump();
 }

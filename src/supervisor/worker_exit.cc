@@ -38,9 +38,12 @@ CrashReport WorkerHandle::MakeReport(const ExitInfo& info) const {
   r.stderr_tail.assign(stderr_tail_.begin(), stderr_tail_.end());
   r.state = std::string(WorkerStateName(state_));
   r.phase = monitor_.phase();
-  r.job_id = job_.job_id;
-  r.request_id = job_.request_id;
-  r.fingerprint = job_.fingerprint;
+  r.jobs = RunningJobs();
+  if (r.jobs.size() == 1) {
+    r.job_id = r.jobs[0].job_id;
+    r.request_id = r.jobs[0].request_id;
+    r.fingerprint = r.jobs[0].fingerprint;
+  }
   r.slot = config_.slot;
   r.incarnation = config_.incarnation;
   r.pid = pid_;
@@ -91,9 +94,18 @@ void WorkerHandle::OnExit(int wait_status) {
                            {"uptime_s", Seconds(Clock::now() - spawned_at_)}};
   if (info.signal) fields["signal"] = SignalName(info.signal);
   if (info.exit_code >= 0) fields["exit_code"] = info.exit_code;
-  if (job_.job_id) {
-    fields["job_id"] = job_.job_id;
-    fields["request_id"] = job_.request_id;
+  if (!jobs_.empty()) {
+    nlohmann::json job_ids = nlohmann::json::array(), request_ids = nlohmann::json::array();
+    for (const auto& [id, job] : jobs_) {
+      job_ids.push_back(id);
+      request_ids.push_back(job.tag.request_id);
+    }
+    if (jobs_.size() == 1) {
+      fields["job_id"] = job_ids[0];
+      fields["request_id"] = request_ids[0];
+    }
+    fields["job_ids"] = std::move(job_ids);
+    fields["request_ids"] = std::move(request_ids);
   }
   if (report && report->kill_to_reap_ms >= 0) fields["kill_to_reap_ms"] = report->kill_to_reap_ms;
   if (report && !report->stderr_tail.empty()) fields["last_output"] = report->stderr_tail.back();

@@ -36,7 +36,6 @@ WorkerHandle::WorkerHandle(asio::io_context& io, ChildWatcher& watcher, Delegate
       read_buf_(64 * 1024),
       monitor_(config_.hang),
       watchdog_(io),
-      cancel_timer_(io),
       stop_timer_(io) {}
 
 WorkerHandle::~WorkerHandle() {
@@ -129,16 +128,8 @@ bool WorkerHandle::ProcessFrames() {
 
 bool WorkerHandle::HandleFrame(protocol::Frame& frame) {
   switch (frame.type) {
-    case MessageType::kHello: {
-      auto hello = protocol::ParseHello(frame);
-      if (!hello.ok()) return Violation(hello.error().message), false;
-      if (state_ != WorkerState::kStarting) return Violation("sent a second hello"), false;
-      if (hello->protocol != protocol::kProtocolVersion) {
-        return Violation("speaks protocol " + std::to_string(hello->protocol)), false;
-      }
-      SetState(WorkerState::kLoading);
-      return true;
-    }
+    case MessageType::kHello:
+      return HandleHello(frame);
     case MessageType::kLoaded: {
       auto loaded = protocol::ParseLoaded(frame);
       if (!loaded.ok()) return Violation(loaded.error().message), false;
@@ -178,59 +169,17 @@ bool WorkerHandle::HandleFrame(protocol::Frame& frame) {
   }
 }
 
-bool WorkerHandle::HandleJobFrame(protocol::Frame& frame) {
-  auto check = [&](uint64_t job_id) {
-    if (state_ != WorkerState::kBusy && state_ != WorkerState::kStopping) {
-      Violation("sent " + std::string(protocol::MessageTypeName(frame.type)) + " while " +
-                std::string(WorkerStateName(state_)));
-      return false;
-    }
-    if (job_id != job_.job_id || job_.job_id == 0) {
-      Violation("sent " + std::string(protocol::MessageTypeName(frame.type)) + " for job " +
-                std::to_string(job_id) + " while running job " + std::to_string(job_.job_id));
-      return false;
-    }
-    return true;
-  };
-  auto finish = [&] {
-    cancel_timer_.cancel();
-    cancel_sent_ = false;
-    job_ = JobTag{};
-    if (state_ == WorkerState::kBusy) SetState(WorkerState::kIdle);
-  };
-  switch (frame.type) {
-    case MessageType::kProgress: {
-      auto m = protocol::ParseProgress(frame);
-      if (!m.ok()) return Violation(m.error().message), false;
-      if (!check(m->job_id)) return false;
-      delegate_.OnJobProgress(*this, *m);
-      return true;
-    }
-    case MessageType::kPiece: {
-      auto m = protocol::ParsePiece(frame);
-      if (!m.ok()) return Violation(m.error().message), false;
-      if (!check(m->job_id)) return false;
-      delegate_.OnJobPiece(*this, *m);
-      return true;
-    }
-    case MessageType::kDone: {
-      auto m = protocol::ParseDone(frame);
-      if (!m.ok()) return Violation(m.error().message), false;
-      if (!check(m->job_id)) return false;
-      if (loaded_ && m->device_memory_free > 0) loaded_->model.device_memory_free = m->device_memory_free;
-      finish();
-      delegate_.OnJobDone(*this, *m);
-      return true;
-    }
-    default: {
-      auto m = protocol::ParseFailed(frame);
-      if (!m.ok()) return Violation(m.error().message), false;
-      if (!check(m->job_id)) return false;
-      finish();
-      delegate_.OnJobFailed(*this, *m);
-      return true;
-    }
+bool WorkerHandle::HandleHello(const protocol::Frame& frame) {
+  auto hello = protocol::ParseHello(frame);
+  if (!hello.ok()) return Violation(hello.error().message), false;
+  if (state_ != WorkerState::kStarting) return Violation("sent a second hello"), false;
+  if (hello->protocol < protocol::kMinProtocolVersion ||
+      hello->protocol > protocol::kProtocolVersion) {
+    return Violation("speaks protocol " + std::to_string(hello->protocol)), false;
   }
+  protocol_version_ = hello->protocol;
+  SetState(WorkerState::kLoading);
+  return true;
 }
 
 void WorkerHandle::Send(const protocol::Frame& frame) {
@@ -309,28 +258,7 @@ void WorkerHandle::OnOutputBytes(const char* data, size_t n, bool flush) {
   output_partial_.erase(0, start);
 }
 
-// ---- jobs, stop, kill -------------------------------------------------------
-
-void WorkerHandle::StartJob(protocol::Job job, JobTag tag) {
-  job_ = std::move(tag);
-  job_.job_id = job.job_id;
-  cancel_sent_ = false;
-  SetState(WorkerState::kBusy);
-  Send(protocol::ToFrame(job));
-}
-
-void WorkerHandle::CancelJob(uint64_t job_id) {
-  if (state_ != WorkerState::kBusy || job_.job_id != job_id || cancel_sent_ || killing()) return;
-  cancel_sent_ = true;
-  Send(protocol::ToFrame(protocol::Cancel{job_id}));
-  cancel_timer_.expires_after(config_.kill_grace);
-  cancel_timer_.async_wait([weak = weak_from_this(), job_id](const boost::system::error_code& ec) {
-    auto self = weak.lock();
-    if (!self || ec || self->job_.job_id != job_id || self->state_ == WorkerState::kDead) return;
-    self->Kill(KillReason::kCancelTimeout,
-               "job " + std::to_string(job_id) + " still running kill_grace after cancel");
-  });
-}
+// ---- stop, kill -------------------------------------------------------
 
 void WorkerHandle::Stop() {
   if (state_ == WorkerState::kDead || state_ == WorkerState::kStopping) return;
@@ -364,7 +292,9 @@ void WorkerHandle::BecomeDead() {
   channel_.close(ignored);
   output_.close(ignored);
   watchdog_.cancel();
-  cancel_timer_.cancel();
+  for (auto& [id, job] : jobs_) {
+    if (job.cancel_timer) job.cancel_timer->cancel();
+  }
   stop_timer_.cancel();
 }
 
@@ -386,10 +316,12 @@ void WorkerHandle::ArmWatchdog() {
       return;
     }
     if (auto why = self->monitor_.Check(Clock::now())) {
+      nlohmann::json job_ids = nlohmann::json::array();
+      for (const auto& [id, job] : self->jobs_) job_ids.push_back(id);
       self->Emit("worker_hung", {{"why", *why},
                                  {"state", WorkerStateName(self->state_)},
                                  {"phase", self->monitor_.phase()},
-                                 {"job_id", self->job_.job_id}});
+                                 {"job_ids", std::move(job_ids)}});
       return self->Kill(KillReason::kHung, *why);
     }
     self->ArmWatchdog();

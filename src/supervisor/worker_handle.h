@@ -1,24 +1,35 @@
 // worker_handle.h: one incarnation of one worker process, seen from the
-// supervisor: its process, its protocol channel, its state, its liveness.
+// supervisor: its process, its protocol channel, its state, its liveness,
+// and the jobs it runs.
 //
-// State machine (one Job at a time):
+// State machine (busy while at least one job runs):
 //
 //   Spawn()
 //     |
 //     v
-//   starting --Hello--> loading --Loaded--> idle --StartJob()--> busy
-//                                            ^                    |
-//                                            +----Done/Failed-----+
+//   starting --Hello--> loading --Loaded--> idle --StartJob()--> busy --StartJob()--+
+//                                            ^                    |  ^              |
+//                                            |                    |  +--------------+
+//                                            +--last job ends-----+  (up to capacity())
 //   starting|loading|idle|busy --Stop()--> stopping   (Shutdown; SIGKILL after kill_grace)
 //   any state --exit seen by the pidfd, reaped--> dead
+//
+// Capacity: a worker whose hello says protocol 2 runs up to loaded.capacity
+// jobs at once (capped by Config::max_jobs); a protocol-1 worker runs one.
+// A job started exclusive is the only job in its worker until it ends: it
+// starts only in a worker running nothing, and the worker takes no other
+// job meanwhile (HasRoom).
 //
 // Kill() sends SIGKILL to the worker's process group and leaves the state
 // alone until the exit is seen; from then on no frame is acted upon. A
 // malformed frame or a protocol violation (second Hello, Loaded before
-// Hello, a job message while idle or with another job's id) kills the
-// worker: it is broken and is never resynchronised. So does a heartbeat
-// watchdog verdict (hang_monitor.h), a closed channel while the process
-// lives, or a Cancel not honoured within kill_grace.
+// Hello, a protocol version outside kMinProtocolVersion..kProtocolVersion,
+// a frame for a job the worker is not running) kills the worker: it is
+// broken and is never resynchronised. So does a heartbeat watchdog verdict
+// (hang_monitor.h; one verdict for the whole worker, whatever it runs), a
+// closed channel while the process lives, or a Cancel of any one job not
+// honoured within kill_grace (each cancel has its own timer). A dead
+// worker's crash report names every job it was running.
 //
 // Ownership: the pool owns handles through shared_ptr; asio handlers hold
 // weak_ptrs, so destroying a handle is always safe. The destructor does not
@@ -32,6 +43,7 @@
 #include <sys/types.h>
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,13 +68,6 @@ namespace vigil::supervisor {
 enum class WorkerState { kStarting, kLoading, kIdle, kBusy, kStopping, kDead };
 std::string_view WorkerStateName(WorkerState state);
 
-// What the supervisor knows about the job a worker runs (for crash reports).
-struct JobTag {
-  uint64_t job_id = 0;
-  std::string request_id;
-  std::string fingerprint;
-};
-
 class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
  public:
   class Delegate {
@@ -71,7 +76,7 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
     virtual void OnWorkerLoaded(WorkerHandle& w, const protocol::Loaded& loaded) = 0;
     virtual void OnJobProgress(WorkerHandle& w, const protocol::Progress& progress) = 0;
     virtual void OnJobPiece(WorkerHandle& w, const protocol::Piece& piece) = 0;
-    // The worker is idle again when these two are called.
+    // The job has left running_jobs() when these two are called.
     virtual void OnJobDone(WorkerHandle& w, protocol::Done& done) = 0;
     virtual void OnJobFailed(WorkerHandle& w, const protocol::Failed& failed) = 0;
     // The worker is dead and reaped. `report` is null for a requested stop.
@@ -87,6 +92,7 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
     std::chrono::milliseconds kill_grace{500};
     size_t stderr_lines = 50;
     int64_t address_space_limit = 0;
+    int max_jobs = 1;  // caps the capacity a worker reports (jobs_per_worker)
     EventSink events;  // log + listener; may be empty
   };
 
@@ -95,7 +101,7 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
 
   // Starts the process. An error means no process exists (state dead).
   Status Spawn();
-  // REQUIRES: state() == kIdle.
+  // REQUIRES: HasRoom(tag.exclusive). tag.job_id is set from job.job_id.
   void StartJob(protocol::Job job, JobTag tag);
   // Asks the worker to stop job_id; SIGKILL if it has not ended within
   // kill_grace. No-op if the worker is not running that job.
@@ -119,7 +125,19 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   // with job 0), if it gave one.
   const std::optional<Error>& load_error() const { return load_error_; }
   const std::string& phase() const { return monitor_.phase(); }
-  const JobTag& job() const { return job_; }
+  // Protocol version the worker's hello named; 0 before the hello.
+  int protocol_version() const { return protocol_version_; }
+  // Jobs it may run at once: 1 until loaded and for a protocol-1 worker.
+  int capacity() const;
+  int running() const { return static_cast<int>(jobs_.size()); }
+  bool Runs(uint64_t job_id) const { return jobs_.contains(job_id); }
+  bool exclusive() const;  // an exclusive job runs
+  // Loaded, neither stopping nor being killed, and room for one more job:
+  // fewer than capacity() and no exclusive job running; an exclusive job
+  // needs a worker running nothing.
+  bool HasRoom(bool exclusive = false) const;
+  // The running jobs, oldest (lowest id) first.
+  std::vector<JobTag> RunningJobs() const;
   const std::deque<std::string>& stderr_tail() const { return stderr_tail_; }
 
  private:
@@ -128,7 +146,10 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   void OnOutputBytes(const char* data, size_t n, bool flush);
   bool ProcessFrames();  // false once the worker is being killed
   bool HandleFrame(protocol::Frame& frame);
+  bool HandleHello(const protocol::Frame& frame);
   bool HandleJobFrame(protocol::Frame& frame);
+  bool CheckJobFrame(protocol::MessageType type, uint64_t job_id);
+  void FinishJob(uint64_t job_id);
   void Send(const protocol::Frame& frame);
   void WriteNext();
   void OnChannelClosed(const std::string& why);
@@ -152,8 +173,14 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   TimePoint spawned_at_{};
   std::optional<protocol::Loaded> loaded_;
   std::optional<Error> load_error_;
-  JobTag job_;
-  bool cancel_sent_ = false;
+  int protocol_version_ = 0;
+
+  struct RunningJob {
+    JobTag tag;
+    // Armed by CancelJob: SIGKILL if the job has not ended within kill_grace.
+    std::unique_ptr<boost::asio::steady_timer> cancel_timer;
+  };
+  std::map<uint64_t, RunningJob> jobs_;  // by job id: oldest first
   KillReason kill_reason_ = KillReason::kNone;
   std::string kill_why_;
   TimePoint kill_sent_at_{};
@@ -171,7 +198,6 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
 
   HangMonitor monitor_;
   boost::asio::steady_timer watchdog_;
-  boost::asio::steady_timer cancel_timer_;
   boost::asio::steady_timer stop_timer_;
 };
 

@@ -36,7 +36,9 @@ Result<WorkerOptions> ParseWorkerOptions(int argc, const char* const* argv) {
   app.add_option("--engine", o.engine, "llama | chaos")->required();
   app.add_option("--model", o.model, "text model GGUF");
   app.add_option("--mmproj", o.mmproj, "vision projector GGUF");
-  app.add_option("--ctx", o.ctx, "context size in tokens")->check(CLI::Range(64, 1 << 28));
+  app.add_option("--ctx", o.ctx, "context size in tokens, per job")->check(CLI::Range(64, 1 << 28));
+  app.add_option("--jobs", o.jobs, "jobs run at once (continuous batching), each with --ctx tokens")
+      ->check(CLI::Range(1, 256));
   app.add_option("--threads", o.threads, "CPU threads (0: default)")->check(CLI::Range(0, 1024));
   app.add_option("--gpu-layers", o.gpu_layers, "layers to offload (-1: default)")
       ->check(CLI::Range(-1, 100000));

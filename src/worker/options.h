@@ -2,7 +2,7 @@
 // that spawns it (docs/protocol.md):
 //
 //   vigil-worker --fd N --engine llama|chaos
-//                [--model TEXT.gguf --mmproj MMPROJ.gguf] [--ctx 4096]
+//                [--model TEXT.gguf --mmproj MMPROJ.gguf] [--ctx 4096] [--jobs 1]
 //                [--threads N] [--gpu-layers N] [--device NAME] [--max-image-pixels P]
 //                [--allow-fault-injection] [--fault-at-load KIND]
 //                [--chaos-tokens-per-second R] [--chaos-load-ms MS]
@@ -29,7 +29,8 @@ struct WorkerOptions {
   std::string engine;  // "llama" | "chaos"
   std::string model;   // llama: text model GGUF
   std::string mmproj;  // llama: vision projector GGUF
-  int ctx = 4096;
+  int ctx = 4096;       // per job
+  int jobs = 1;         // jobs run at once, as asked; the engine may allow fewer (1..256)
   int threads = 0;      // 0: llama.cpp's default
   int gpu_layers = -1;  // -1: llama.cpp's default (all layers on the GPU if any)
   std::string device;   // a ggml device name ("Vulkan0", "CUDA1"), or auto:N; empty: the first GPU

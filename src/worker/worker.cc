@@ -7,7 +7,8 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
-#include <set>
+#include <map>
+#include <memory>
 #include <thread>
 
 #include "protocol/messages.h"
@@ -28,51 +29,58 @@ constexpr auto kHeartbeatPeriod = std::chrono::milliseconds(100);
   ::_exit(protocol::kExitProtocolError);
 }
 
-// Jobs handed from the reader thread to the main thread.
+// Jobs and cancels handed from the reader thread to the main thread. Every
+// job from Push until Forget has a cancel flag, so a Cancel reaches it
+// whether it is queued or running; a Cancel for an unknown or finished job
+// is ignored (its Done crossed the Cancel).
 class Inbox {
  public:
+  struct Entry {
+    protocol::Job job;
+    std::shared_ptr<std::atomic<bool>> cancel;
+  };
+
   void Push(protocol::Job job) {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(job));
+    auto flag = std::make_shared<std::atomic<bool>>(false);
+    flags_[job.job_id] = flag;
+    queue_.push_back(Entry{std::move(job), std::move(flag)});
     cv_.notify_all();
   }
   void Cancel(uint64_t job_id) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (job_id == running_) {
-      cancel_ = true;
-      return;
-    }
-    for (const auto& job : queue_) {
-      if (job.job_id == job_id) cancelled_.insert(job_id);
-    }
-    // Otherwise the job already finished: its Done crossed this Cancel.
+    if (auto it = flags_.find(job_id); it != flags_.end()) it->second->store(true);
+  }
+  void Forget(uint64_t job_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    flags_.erase(job_id);
   }
   void RequestShutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     shutdown_ = true;
     cv_.notify_all();
   }
-  // Blocks for the next job; nullopt once shut down and drained.
-  std::optional<protocol::Job> Take() {
+  // The next job; with `block`, waits for one. nullopt: none now (or, once
+  // closed(), none ever).
+  std::optional<Entry> Take(bool block) {
     std::unique_lock<std::mutex> lock(mu_);
-    running_ = 0;
-    cv_.wait(lock, [&] { return shutdown_ || !queue_.empty(); });
+    if (block) cv_.wait(lock, [&] { return shutdown_ || !queue_.empty(); });
     if (queue_.empty()) return std::nullopt;
-    protocol::Job job = std::move(queue_.front());
+    Entry e = std::move(queue_.front());
     queue_.pop_front();
-    running_ = job.job_id;
-    cancel_ = cancelled_.erase(job.job_id) > 0;
-    return job;
+    return e;
   }
-  const std::atomic<bool>& cancel_flag() const { return cancel_; }
+  // Shut down and drained: no job will come.
+  bool closed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return shutdown_ && queue_.empty();
+  }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<protocol::Job> queue_;
-  std::set<uint64_t> cancelled_;
-  uint64_t running_ = 0;
-  std::atomic<bool> cancel_{false};
+  std::deque<Entry> queue_;
+  std::map<uint64_t, std::shared_ptr<std::atomic<bool>>> flags_;
   bool shutdown_ = false;
 };
 
@@ -117,6 +125,7 @@ Result<protocol::Loaded> Load(Engine& engine, const WorkerOptions& o, WorkerStat
   eo.model = o.model;
   eo.mmproj = o.mmproj;
   eo.ctx = o.ctx;
+  eo.capacity = o.jobs;
   eo.threads = o.threads;
   eo.gpu_layers = o.gpu_layers;
   eo.device = o.device;
@@ -130,7 +139,41 @@ Result<protocol::Loaded> Load(Engine& engine, const WorkerOptions& o, WorkerStat
   loaded.load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   loaded.model = std::move(*facts);
+  loaded.capacity = engine.capacity();
   return loaded;
+}
+
+// The main thread's loop: admit newcomers while there is room (decoding
+// their images), Step while anything runs, block only when nothing does.
+// Returns once shut down, drained, and every job ended.
+void ServeJobs(Inbox& inbox, JobContext ctx) {
+  Engine& engine = ctx.engine;
+  std::vector<std::unique_ptr<JobRun>> runs;
+  auto reap = [&] {
+    std::erase_if(runs, [&](const std::unique_ptr<JobRun>& run) {
+      if (run->ended()) inbox.Forget(run->job_id());
+      return run->ended();
+    });
+    if (engine.Empty()) {
+      ctx.state.phase = Phase::kIdle;
+      ctx.state.job_id = 0;
+    }
+  };
+  for (;;) {
+    while (engine.Running() < engine.capacity()) {
+      std::optional<Inbox::Entry> entry = inbox.Take(/*block=*/engine.Empty());
+      if (!entry) break;
+      runs.push_back(std::make_unique<JobRun>(std::move(entry->job), std::move(entry->cancel), ctx));
+      runs.back()->Start();
+      reap();
+    }
+    if (engine.Empty()) {
+      if (inbox.closed()) return;
+      continue;
+    }
+    engine.Step();
+    reap();
+  }
 }
 
 }  // namespace
@@ -157,12 +200,7 @@ int RunWorker(const WorkerOptions& options, WorkerState& state) {
 
   Inbox inbox;
   std::thread reader([&] { ReadFrames(channel, inbox); });
-  JobContext ctx{channel, state, *engine, options, inbox.cancel_flag()};
-  while (std::optional<protocol::Job> job = inbox.Take()) {
-    RunJob(*job, ctx);
-    state.phase = Phase::kIdle;
-    state.job_id = 0;
-  }
+  ServeJobs(inbox, JobContext{channel, state, *engine, options});
   reader.join();
   heartbeat.Stop();
   return protocol::kExitClean;

@@ -1,7 +1,10 @@
 // worker_state.h: what the worker is doing right now, readable from any
 // thread and from a signal handler.
 //
-// The main thread (the one running the engine) writes phase and job id; the
+// The main thread (the one running the engine) writes phase and job id:
+// what it computes right now and for which job (with several jobs running,
+// the one whose work is in the current step; for a decode step shared by
+// all generating jobs, the oldest of them; 0 when idle). The
 // engine bumps `progress` whenever it really advances (a decoded token, a
 // prefill batch, an image-encode step, a load step). The heartbeat thread
 // reports all three every 100 ms, so the supervisor can tell a hung engine

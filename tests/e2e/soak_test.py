@@ -6,7 +6,8 @@ kind, before the first token or mid-stream, streamed or not).
     python3 tests/e2e/soak_test.py --vigil build/bin/vigil [--requests 2000]
 
 Holds the server to: every request gets exactly one complete answer; every
-request that injected no fault succeeds on its first attempt; every faulty
+request that injected no fault succeeds, on its first attempt or, when a
+batch-mate's fault took its worker down, on the second (run alone); every faulty
 one succeeds on a retry (its fault hits the first attempt only); the
 supervisor's resident memory and open descriptors do not grow; the server
 log has no crash lines of its own.
@@ -118,22 +119,28 @@ def main() -> int:
         problems = []
         if len(results) != len(jobs) or len({r[0] for r in results}) != len(jobs):
             problems.append("answers: %d for %d requests" % (len(results), len(jobs)))
-        faults = retried = 0
+        faults = retried = innocent_retried = 0
         for index, fault, stream, status, data in results:
             ok, attempts, detail = outcome(status, stream, data)
             faults += fault is not None
             if not ok:
                 problems.append("request %d (fault %s, stream %s): HTTP %d %s" % (index, fault, stream, status, detail))
-            elif fault is None and attempts != 1:
+            elif fault is None and attempts > 2:
+                # Workers run several jobs at once: a faulting batch-mate
+                # takes an innocent job down with it once; the retry runs
+                # alone (a suspect), so no innocent needs a third attempt.
                 problems.append("request %d without fault took %d attempts" % (index, attempts))
+            elif fault is None:
+                innocent_retried += attempts == 2
             elif fault is not None:
                 retried += attempts >= 2
         _, _, metrics = server.request("GET", "/metrics")
         restarts = sum(float(l.split()[-1]) for l in metrics.decode().splitlines()
                        if l.startswith("vigil_worker_restarts_total"))
-        print("soak: %d requests (%d with a fault, %d of those retried to success) in %.1f s; "
-              "worker restarts %d; supervisor RSS %d -> %d KiB, fds %d -> %d"
-              % (len(results), faults, retried, elapsed, restarts, rss0, rss1, fds0, fds1))
+        print("soak: %d requests (%d with a fault, %d of those retried to success; %d without a fault "
+              "retried after a batch-mate's fault) in %.1f s; worker restarts %d; supervisor RSS %d -> %d KiB, "
+              "fds %d -> %d" % (len(results), faults, retried, innocent_retried, elapsed, restarts, rss0, rss1,
+                               fds0, fds1))
         if fds1 > fds0 + 4:
             problems.append("open descriptors grew: %d -> %d" % (fds0, fds1))
         if rss1 > rss0 + 16 * 1024 and not args.no_memory_check:

@@ -1,6 +1,6 @@
 #include "worker/engine/chaos_engine.h"
 
-#include <chrono>
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -8,6 +8,10 @@ namespace vigil::worker {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The longest a Step sleeps waiting for a token, so a newcomer or a cancel
+// is seen within a few ms (the worker loop admits between steps).
+constexpr auto kMaxNap = std::chrono::milliseconds(2);
 
 uint64_t SplitMix(uint64_t& s) {
   uint64_t z = (s += 0x9E3779B97F4A7C15ull);
@@ -31,22 +35,14 @@ int64_t CountWords(const std::string& s) {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-// Sleeps until `when`, waking every few ms to poll for cancellation.
-// Returns false if cancelled.
-bool SleepUntil(Clock::time_point when, const JobEvents& events) {
-  for (;;) {
-    if (events.cancelled()) return false;
-    const auto now = Clock::now();
-    if (now >= when) return true;
-    std::this_thread::sleep_for(std::min<Clock::duration>(when - now, std::chrono::milliseconds(2)));
-  }
-}
-
 }  // namespace
 
 Result<protocol::ModelFacts> ChaosEngine::Load(const EngineOptions& options,
                                                const std::function<void()>& advance) {
   options_ = options;
+  options_.capacity = std::max(options.capacity, 1);
+  interval_ = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(1.0 / options.chaos_tokens_per_second));
   const auto end = Clock::now() + std::chrono::milliseconds(options.chaos_load_ms);
   while (Clock::now() < end) {
     std::this_thread::sleep_for(std::min<Clock::duration>(end - Clock::now(), std::chrono::milliseconds(10)));
@@ -62,48 +58,101 @@ Result<protocol::ModelFacts> ChaosEngine::Load(const EngineOptions& options,
   return f;
 }
 
-Result<RunStats> ChaosEngine::Run(const EngineJob& job, JobEvents& events) {
-  RunStats stats;
-  const int64_t prompt_tokens = CountWords(job.prompt) + (job.image ? kImageTokens : 0);
+void ChaosEngine::Admit(const EngineJob& ejob, JobEvents& events) {
+  const int64_t prompt_tokens = CountWords(ejob.prompt) + (ejob.image ? kImageTokens : 0);
   if (prompt_tokens >= options_.ctx) {
-    return MakeError(ErrorCode::kPromptTooLong,
-                     "prompt is " + std::to_string(prompt_tokens) + " tokens; the context holds " +
-                         std::to_string(options_.ctx));
+    return events.OnFailed(MakeError(
+        ErrorCode::kPromptTooLong, "prompt is " + std::to_string(prompt_tokens) +
+                                       " tokens; the context holds " + std::to_string(options_.ctx)));
   }
-  stats.usage.prompt_tokens = prompt_tokens;
-  auto t0 = Clock::now();
-  if (job.image) {
-    events.OnProgress(Phase::kImageEncode, 0, 1);
-    events.OnProgress(Phase::kImageEncode, 1, 1);
-    stats.timings.image_encode_ms = Ms(Clock::now() - t0);
-  }
-  auto t1 = Clock::now();
-  events.OnProgress(Phase::kPrefill, prompt_tokens, prompt_tokens);
-  stats.timings.prefill_ms = Ms(Clock::now() - t1);
+  auto job = std::make_unique<Job>();
+  job->events = &events;
+  job->image = ejob.image != nullptr;
+  job->stats.usage.prompt_tokens = prompt_tokens;
+  const int64_t max_tokens = ejob.params.max_tokens > 0 ? ejob.params.max_tokens : kDefaultMaxTokens;
+  job->limit = std::min(max_tokens, options_.ctx - prompt_tokens);
+  job->rng = Fnv1a(ejob.prompt) ^ ejob.params.seed;
+  job->stats.finish_reason = "length";
+  jobs_.push_back(std::move(job));
+}
 
-  events.OnDecodeStart();
-  const auto t2 = Clock::now();
-  const int64_t max_tokens = job.params.max_tokens > 0 ? job.params.max_tokens : kDefaultMaxTokens;
-  const int64_t limit = std::min(max_tokens, options_.ctx - prompt_tokens);
-  const auto interval = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(1.0 / options_.chaos_tokens_per_second));
-  uint64_t rng = Fnv1a(job.prompt) ^ job.params.seed;
-  stats.finish_reason = "length";
-  for (int64_t i = 0; i < limit; ++i) {
-    if (!SleepUntil(t2 + interval * (i + 1), events)) {
-      stats.finish_reason = "cancelled";
-      break;
-    }
-    std::string word = (i ? " chaos-" : "chaos-") + std::to_string(SplitMix(rng) % 1000);
-    ++stats.usage.completion_tokens;
-    events.OnAdvance();
-    if (!events.OnToken(word)) {
-      stats.finish_reason = "stop";
-      break;
+void ChaosEngine::Prefill(Job& job) {
+  JobEvents& ev = *job.events;
+  const auto t0 = Clock::now();
+  if (job.image) {
+    ev.OnWork(Phase::kImageEncode);
+    ev.OnProgress(Phase::kImageEncode, 0, 1);
+    ev.OnProgress(Phase::kImageEncode, 1, 1);
+    job.stats.timings.image_encode_ms = Ms(Clock::now() - t0);
+  }
+  const auto t1 = Clock::now();
+  const int64_t n = job.stats.usage.prompt_tokens;
+  ev.OnWork(Phase::kPrefill);
+  ev.OnProgress(Phase::kPrefill, n, n);
+  job.stats.timings.prefill_ms = Ms(Clock::now() - t1);
+  job.started = true;
+  job.decode_start = Clock::now();
+  ev.OnDecodeStart();
+}
+
+Clock::time_point ChaosEngine::Due(const Job& job) const {
+  return job.decode_start + interval_ * (job.stats.usage.completion_tokens + 1);
+}
+
+bool ChaosEngine::Emit(Job& job) {
+  const int64_t i = job.stats.usage.completion_tokens;
+  const std::string word = (i ? " chaos-" : "chaos-") + std::to_string(SplitMix(job.rng) % 1000);
+  ++job.stats.usage.completion_tokens;
+  job.events->OnAdvance();
+  if (!job.events->OnToken(word)) {
+    job.stats.finish_reason = "stop";
+    return false;
+  }
+  return job.stats.usage.completion_tokens < job.limit;
+}
+
+void ChaosEngine::Finish(size_t index, const char* reason) {
+  std::unique_ptr<Job> job = std::move(jobs_[index]);
+  jobs_.erase(jobs_.begin() + static_cast<std::ptrdiff_t>(index));
+  if (reason) job->stats.finish_reason = reason;
+  if (job->started) job->stats.timings.decode_ms = Ms(Clock::now() - job->decode_start);
+  job->events->OnFinished(job->stats);
+}
+
+void ChaosEngine::Step() {
+  for (size_t i = 0; i < jobs_.size();) {
+    if (jobs_[i]->events->cancelled()) {
+      Finish(i, "cancelled");
+    } else {
+      ++i;
     }
   }
-  stats.timings.decode_ms = Ms(Clock::now() - t2);
-  return stats;
+  // A newcomer's prefill is a step of its own, as in the llama engine.
+  for (auto& job : jobs_) {
+    if (!job->started) {
+      Prefill(*job);
+      if (job->limit <= 0) Finish(static_cast<size_t>(&job - jobs_.data()), "length");
+      return;
+    }
+  }
+  if (jobs_.empty()) return;
+  jobs_.front()->events->OnWork(Phase::kDecode);
+  const auto now = Clock::now();
+  Clock::time_point next = now + kMaxNap;
+  bool emitted = false;
+  for (size_t i = 0; i < jobs_.size();) {
+    Job& job = *jobs_[i];
+    if (Due(job) <= now) {
+      emitted = true;
+      if (!Emit(job)) {
+        Finish(i, nullptr);
+        continue;
+      }
+    }
+    next = std::min(next, Due(job));
+    ++i;
+  }
+  if (!emitted && next > now) std::this_thread::sleep_until(next);
 }
 
 }  // namespace vigil::worker

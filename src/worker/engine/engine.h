@@ -1,21 +1,43 @@
 // engine.h: the model wrapper inside a worker, behind one interface so the
 // worker loop runs llama.cpp and the model-free chaos engine alike.
 //
-// Life: MakeEngine -> Load once -> Run jobs one at a time -> destroy.
+// Life: MakeEngine -> Load once -> { Admit jobs, Step while !Empty() } ->
+// destroy. An engine runs up to capacity() jobs at once (continuous
+// batching): Admit adds a job between steps, and each Step does one unit of
+// work for the jobs it holds (llama: encode and decode one newcomer's image,
+// or one llama_decode carrying one token for every generating job plus a
+// prompt chunk of prefilling jobs; chaos: the tokens that fell due). Capacity
+// 1 is the same path with one job.
+//
+//   Admit ──> prefill (image_encode, prefill) ──> decode ──> OnFinished
+//                 │                                 │   (stop|length|cancelled)
+//                 └──────────── OnFailed <──────────┘
+//
+// Every admitted job ends exactly once, through its JobEvents: OnFinished
+// (with RunStats; a cancelled job finishes with finish_reason "cancelled"
+// and whatever text it produced) or OnFailed (a typed Error). The call may
+// come from inside Admit (a bad prompt) or Step. After it the engine never
+// touches that JobEvents again; the worker may destroy it once the Admit or
+// Step call returns (not from inside the callback).
+//
 // Image bytes never reach an engine: the worker decodes and downscales them
 // (src/worker/imaging) to the side image_size() asks for and passes RGB8.
 //
 // Errors: Load failing is a fatal configuration error for the worker (exit
 // 2); its code says why: kOutOfMemory when the model, context or compute
 // buffers do not fit the device, kInvalidRequest for a bad option (unknown
-// device), kInternal otherwise. Run returns typed errors for bad input (kPromptTooLong,
-// kInvalidRequest, kInvalidImage) and kInternal for a failing library.
-// Cancellation is not an error: Run returns normally with finish_reason
-// "cancelled" and whatever text was produced.
+// device), kInternal otherwise. Jobs fail with typed errors for bad input
+// (kPromptTooLong, kInvalidRequest, kInvalidImage), kOutOfMemory when a step
+// cannot allocate, and kInternal for a failing library.
+//
+// Determinism: a job's text depends only on the job (prompt, image,
+// params), never on which other jobs share its steps; the supervisor
+// replays greedy and fixed-seed jobs after a crash and compares text.
 //
 // Thread-safety: an engine is used by one thread (the worker's main
 // thread). JobEvents::cancelled() may flip at any time from another thread;
-// engines poll it between tokens and from llama's abort callbacks.
+// engines poll it between steps and from llama's abort callbacks, and a
+// step that carries several jobs is never aborted for one of them.
 #pragma once
 
 #include <cstdint>
@@ -34,11 +56,12 @@ namespace vigil::worker {
 struct EngineOptions {
   std::string model;
   std::string mmproj;
-  int ctx = 4096;
+  int ctx = 4096;   // per job: a job's prompt plus output must fit
+  int capacity = 1; // jobs at once, as asked (--jobs); capacity() may be lower
   int threads = 0;
   int gpu_layers = -1;
   std::string device;  // ggml device name; empty: the library's default
-  double chaos_tokens_per_second = 2000;
+  double chaos_tokens_per_second = 2000;  // per running job
   int chaos_load_ms = 0;
   // llama: bytes of vision-encoder outputs kept for repeated images, in MiB
   // (embedding_cache.h); 0 disables the cache.
@@ -49,32 +72,40 @@ struct EngineJob {
   uint64_t job_id = 0;
   std::string prompt;
   protocol::SamplingParams params;
-  const imaging::RgbImage* image = nullptr;  // nullptr: text only
+  // nullptr: text only. The worker keeps the pixels alive until the job
+  // ends (OnFinished/OnFailed).
+  const imaging::RgbImage* image = nullptr;
 };
 
 // What the engine measured; the worker adds text and image facts.
 struct RunStats {
   std::string finish_reason;  // stop | length | cancelled
   protocol::Usage usage;
-  protocol::Timings timings;  // image_encode_ms, prefill_ms, decode_ms
+  protocol::Timings timings;  // image_encode_ms, prefill_ms, decode_ms (wall time per phase)
 };
 
-// The engine's window to the worker while a job runs.
+// The engine's window to the worker for one admitted job.
 class JobEvents {
  public:
   virtual ~JobEvents() = default;
-  // Enters `phase` and reports done/total in it (a Progress frame for
-  // image_encode and prefill). Also counts as an advance.
+  // This job's work is what the worker computes now, in `phase` (heartbeat
+  // phase and job). Called at the start of every step, for one job of it.
+  virtual void OnWork(Phase phase) = 0;
+  // Reports done/total in `phase` (a Progress frame for image_encode and
+  // prefill). Also counts as an advance.
   virtual void OnProgress(Phase phase, int64_t done, int64_t total) = 0;
   // The engine made real progress (heartbeat counter), without a frame.
   virtual void OnAdvance() = 0;
-  // Prefill is over and sampling starts (phase decode).
+  // Prefill is over and sampling starts for this job.
   virtual void OnDecodeStart() = 0;
   // Generated bytes, any split of UTF-8. Returns false when a stop string
-  // appeared: the engine must stop with finish_reason "stop".
+  // appeared: the engine must finish the job with finish_reason "stop".
   virtual bool OnToken(std::string_view bytes) = 0;
-  // True once the supervisor cancelled the job. Cheap.
+  // True once the supervisor cancelled the job. Cheap; any thread.
   virtual bool cancelled() const = 0;
+  // The job's end: exactly one of these, once.
+  virtual void OnFinished(const RunStats& stats) = 0;
+  virtual void OnFailed(const Error& error) = 0;
 };
 
 class Engine {
@@ -85,9 +116,22 @@ class Engine {
                                             const std::function<void()>& advance) = 0;
   // The side the vision encoder wants, in pixels (valid after Load).
   virtual int image_size() const = 0;
-  virtual Result<RunStats> Run(const EngineJob& job, JobEvents& events) = 0;
+  // Jobs the engine runs at once (valid after Load): options.capacity, or
+  // less if the library allows fewer sequences.
+  virtual int capacity() const = 0;
+  // Adds a job; it starts at the next Step. May end it at once through
+  // `events` (bad prompt, prompt too long).
+  // REQUIRES: Running() < capacity(); `events` outlives the job.
+  virtual void Admit(const EngineJob& job, JobEvents& events) = 0;
+  // One unit of work for the running jobs (see above); ends cancelled jobs.
+  // Returns promptly (one decode, one image, or a few ms of chaos).
+  // REQUIRES: !Empty().
+  virtual void Step() = 0;
+  // Jobs admitted and not yet ended.
+  virtual int Running() const = 0;
+  bool Empty() const { return Running() == 0; }
   // Bytes free on the device the engine computes on, as its library reports
-  // them for the whole device; 0 if unknown. Called between jobs.
+  // them for the whole device; 0 if unknown. Called when a job ends.
   virtual int64_t DeviceMemoryFree() const { return 0; }
 };
 

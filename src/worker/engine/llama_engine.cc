@@ -156,9 +156,19 @@ LlamaEngine::~LlamaEngine() {
   if (model_) llama_model_free(model_);
 }
 
+// True when every job of the running computation was cancelled: a step
+// shared with a live job is never cut short (the cancelled job is dropped
+// after it, its tokens discarded).
+bool LlamaEngine::AllComputingCancelled() const {
+  if (computing_.empty()) return false;
+  for (const JobEvents* ev : computing_) {
+    if (!ev->cancelled()) return false;
+  }
+  return true;
+}
+
 bool LlamaEngine::OnAbort(void* self) {
-  JobEvents* ev = static_cast<LlamaEngine*>(self)->events_.load();
-  return ev && ev->cancelled();
+  return static_cast<LlamaEngine*>(self)->AllComputingCancelled();
 }
 
 // The vision graph's scheduler asks, node by node, whether we want to look
@@ -166,15 +176,14 @@ bool LlamaEngine::OnAbort(void* self) {
 // Each look bumps the heartbeat counter (the encoder is alive) and may
 // cancel the graph (returning false stops the compute). Observed with
 // libmtmd 0.7.0: a stopped encode still returns success with partial
-// embeddings, so Prefill checks cancelled() right after the encode instead
-// of trusting the return code.
+// embeddings, so StepImage checks cancelled() right after the encode
+// instead of trusting the return code.
 bool LlamaEngine::OnEncodeEval(ggml_tensor*, bool ask, void* self) {
   auto* engine = static_cast<LlamaEngine*>(self);
-  JobEvents* ev = engine->events_.load();
-  if (ask) return ev && (++engine->eval_nodes_ % 32 == 0);
-  if (!ev) return true;
-  ev->OnAdvance();
-  return !ev->cancelled();
+  if (engine->computing_.empty()) return !ask;
+  if (ask) return ++engine->eval_nodes_ % 32 == 0;
+  engine->computing_.front()->OnAdvance();
+  return !engine->AllComputingCancelled();
 }
 
 // The one device a worker computes on; nullptr: the CPU. --device names it
@@ -235,7 +244,23 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
   advance();
 
   llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = static_cast<uint32_t>(options.ctx);
+  // One context for every job, a sequence per job, sized so each job keeps
+  // the whole --ctx budget. kv_unified = false (llama-server uses true): a
+  // KV stream per sequence, so a job's cells lie exactly as if it ran alone.
+  // With one buffer shared by all sequences, a job's cells interleave with
+  // its neighbours' (and fill holes they left), and attention then sums in
+  // another order: measured with libllama 0.7.0 / ggml CPU (AVX-512, F32
+  // tiny model), logits of the same greedy job differed bitwise from the job
+  // alone by up to 5e-3, with flash attention (tiled path for many queries;
+  // cell order when holes are reused) and without it (KQ mul_mat, soft_max
+  // and KQV mul_mat over all n_kv cells: lanes follow cell indices). With a
+  // stream per sequence they were identical at every batch size and prompt
+  // chunking: matmuls here do not depend on the batch. docs/protocol.md.
+  capacity_ = std::clamp(options.capacity, 1, static_cast<int>(llama_max_parallel_sequences()));
+  ctx_per_job_ = options.ctx;
+  cp.n_ctx = static_cast<uint32_t>(options.ctx) * static_cast<uint32_t>(capacity_);
+  cp.n_seq_max = static_cast<uint32_t>(capacity_);
+  cp.kv_unified = false;
   // One ubatch must hold a whole image (bidirectional attention over the
   // image tokens, e.g. Gemma 3's 256), hence n_ubatch = n_batch.
   cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(n_batch_);
@@ -245,6 +270,8 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
   ctx_ = llama_init_from_model(model_, cp);
   if (!ctx_) return LoadError("cannot create a context of " + std::to_string(options.ctx) + " tokens");
   n_batch_ = static_cast<int>(llama_n_batch(ctx_));  // llama.cpp may clamp it to n_ctx
+  capacity_ = std::min(capacity_, static_cast<int>(llama_n_seq_max(ctx_)));
+  for (int s = capacity_ - 1; s >= 0; --s) free_seqs_.push_back(s);
   advance();
 
   mtmd_context_params vp = mtmd_context_params_default();
@@ -281,7 +308,7 @@ protocol::ModelFacts LlamaEngine::Facts(const EngineOptions& options) const {
   f.name = MetaString(model_, "general.name");
   if (f.name.empty()) f.name = std::filesystem::path(options.model).stem().string();
   f.arch = MetaString(model_, "general.architecture");
-  f.n_ctx = llama_n_ctx(ctx_);
+  f.n_ctx = ctx_per_job_;  // per job; the context holds capacity times this
   f.n_ctx_train = llama_model_n_ctx_train(model_);
   f.n_params = static_cast<int64_t>(llama_model_n_params(model_));
   f.image_size = image_size_;

@@ -1,16 +1,28 @@
 // llama_engine.h: the engine over llama.cpp's libllama (text model) and
-// libmtmd (vision projector). Together with llama_run.cc, the only code in
-// vigil that includes llama.h or mtmd.h.
+// libmtmd (vision projector). With llama_admit.cc and llama_step.cc, the
+// only code in vigil that includes llama.h or mtmd.h.
 //
 // Load: llama_model_load_from_file + llama_init_from_model +
 // mtmd_init_from_file; facts come from the model's metadata and the mmproj's
-// "clip.vision.image_size".
-// Run: the prompt goes through the model's own chat template (a user turn
-// holding the image marker and the prompt), mtmd_tokenize splits it into
-// text and image chunks, text chunks are decoded in n_batch pieces and image
-// chunks are encoded then decoded (Progress frames for both), and tokens are
-// sampled one by one until EOG, max_tokens, a stop string, a full context or
-// cancellation. The KV cache is cleared at the start of every job.
+// "clip.vision.image_size". One llama context serves every job: n_seq_max =
+// capacity, ctx * capacity KV cells in one KV stream per sequence (not
+// unified: see Load for the determinism this buys), and each job keeps the
+// --ctx budget (prompt_too_long and "length" are per job).
+//
+// Admit: the prompt goes through the model's own chat template (a user turn
+// holding the image marker and the prompt) and mtmd_tokenize splits it into
+// text and image chunks; the job takes a free sequence id.
+// Step, one of (llama-server's shape):
+//   - image: the oldest prefilling job whose next chunk is an image has it
+//     encoded (mtmd_encode_chunk, or the cache) and decoded into its own
+//     sequence (mtmd_helper_decode_image_chunk); running jobs wait.
+//   - batch: ONE llama_decode carrying the pending token of every generating
+//     job plus prompt text of prefilling jobs, oldest first, up to n_batch;
+//     then each job whose logits came out samples with its own sampler at
+//     its own batch index.
+// A job ends at EOG, max_tokens, a stop string, its --ctx budget, or
+// cancellation; its sequence is freed at once (llama_memory_seq_rm) and the
+// id reused by the next newcomer.
 //
 // Repeated images: Tokenize tags the image with the SHA-256 of its RGB8
 // pixels (mtmd_bitmap_set_id, read back from the chunk), and Prefill keeps
@@ -24,14 +36,19 @@
 //
 // Cancellation reaches inside long computations: llama's abort callback
 // (text decode, CPU backend) and the vision graph's eval callback (image
-// encode) both poll JobEvents::cancelled().
+// encode) stop the computation when every job it carries is cancelled (a
+// step shared with live jobs runs to its end; the cancelled job is dropped
+// after it).
 // Thread-safety: see engine.h.
 #pragma once
 
 #include <llama.h>
 #include <mtmd.h>
 
-#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "worker/engine/embedding_cache.h"
@@ -58,33 +75,71 @@ class LlamaEngine final : public Engine {
   Result<protocol::ModelFacts> Load(const EngineOptions& options,
                                     const std::function<void()>& advance) override;
   int image_size() const override { return image_size_; }
-  Result<RunStats> Run(const EngineJob& job, JobEvents& events) override;
+  int capacity() const override { return capacity_; }
+  void Admit(const EngineJob& job, JobEvents& events) override;
+  void Step() override;
+  int Running() const override { return static_cast<int>(jobs_.size()); }
   int64_t DeviceMemoryFree() const override;
 
  private:
-  struct Prefilled {
-    bool cancelled = false;
-    llama_pos n_past = 0;
+  struct SamplerDeleter {
+    void operator()(llama_sampler* s) const { llama_sampler_free(s); }
+  };
+  using Clock = std::chrono::steady_clock;
+  // One admitted job: its sequence, where its prompt stands, its sampler.
+  struct Job {
+    JobEvents* events = nullptr;
+    llama_seq_id seq = 0;
+    protocol::SamplingParams params;
+    int64_t limit = 0;  // completion tokens
+    mtmd::input_chunks_ptr chunks;
+    size_t chunk = 0;       // next prompt chunk to prefill
+    size_t chunk_done = 0;  // tokens of that (text) chunk already in the batch
+    int64_t prefilled = 0, prompt_tokens = 0;
+    std::map<std::string, int> image_chunk_index;  // image id -> chunks of it seen
+    llama_pos n_past = 0;   // tokens of this sequence in the KV cache
+    bool generating = false;
+    llama_token pending = 0;  // generating: sampled, to decode next step
+    int32_t logits_at = -1;   // index in this step's batch to sample at; -1: none
+    int32_t in_step = 0;      // prompt tokens this job has in this step's batch
+    std::unique_ptr<llama_sampler, SamplerDeleter> sampler;
+    Clock::time_point prefill_start, decode_start;
+    RunStats stats;
   };
 
-  // llama_run.cc
+  // llama_admit.cc
   Result<std::string> FormatPrompt(const std::string& prompt, bool with_image) const;
   Result<mtmd::input_chunks_ptr> Tokenize(const std::string& text, const imaging::RgbImage* image);
-  Result<Prefilled> Prefill(const mtmd_input_chunks* chunks, JobEvents& events, RunStats& stats);
+  llama_sampler* MakeSampler(const protocol::SamplingParams& params) const;
+  std::string TokenToPiece(llama_token token) const;
+  // Ends jobs_[i]: frees its sequence, then tells the worker.
+  void Finish(size_t i, const char* reason);
+  void Fail(size_t i, const Error& error);
+  void Release(Job& job);
+
+  // llama_step.cc
+  void EndCancelled();
+  // The oldest prefilling job whose next chunk is an image; nullptr if none.
+  Job* NextImage();
+  void StepImage(Job& job);
+  void StepBatch();
+  // Adds prompt text of prefilling jobs to batch_, up to n_batch tokens.
+  void AddPromptText(std::vector<Job*>& in_batch);
+  void AfterPrompt(Job& job);  // prompt done: OnDecodeStart
+  // Samples job's next token; false when the job ended (caller erases).
+  bool Sample(Job& job, const char** reason);
   // Encodes an image chunk, or finds its embeddings in the cache; nullptr
   // and no error when cancelled.
   Result<EmbeddingCache::Embeddings> ImageEmbeddings(const mtmd_input_chunk* chunk,
                                                      const std::string& key, JobEvents& events);
-  Status DecodeText(const llama_token* tokens, size_t n, llama_pos pos, bool logits_last);
-  Status Generate(const protocol::SamplingParams& params, llama_pos n_past, JobEvents& events,
-                  RunStats& stats);
-  llama_sampler* MakeSampler(const protocol::SamplingParams& params) const;
-  std::string TokenToPiece(llama_token token) const;
+  Status DecodeStatus(int32_t rc) const;
+  void EndBatch(const std::vector<Job*>& in_batch, const Error& error);
 
   // llama_engine.cc
   protocol::ModelFacts Facts(const EngineOptions& options) const;
   static bool OnAbort(void* self);
   static bool OnEncodeEval(ggml_tensor* tensor, bool ask, void* self);
+  bool AllComputingCancelled() const;
 
   llama_model* model_ = nullptr;
   llama_context* ctx_ = nullptr;
@@ -94,9 +149,14 @@ class LlamaEngine final : public Engine {
   llama_batch batch_{};
   int n_batch_ = 512;
   int image_size_ = 0;
+  int capacity_ = 1;
+  llama_pos ctx_per_job_ = 0;
   std::vector<llama_logit_bias> eog_bias_;  // for ignore_eos
-  // The running job, for the callbacks llama.cpp makes from inside compute.
-  std::atomic<JobEvents*> events_{nullptr};
+  std::vector<std::unique_ptr<Job>> jobs_;  // admission order
+  std::vector<llama_seq_id> free_seqs_;     // lowest last
+  // The jobs whose work llama.cpp computes right now, for its callbacks;
+  // written by the main thread only between computations.
+  std::vector<JobEvents*> computing_;
   uint64_t eval_nodes_ = 0;
   EmbeddingCache image_cache_;
 };

@@ -92,6 +92,22 @@ TEST(MessagesTest, LoadedGpuLayersIsOptionalAndNonNegative) {
   EXPECT_FALSE(ParseLoaded(f).ok());
 }
 
+TEST(MessagesTest, LoadedCapacityDefaultsToOneForVersionOneWorkers) {
+  Loaded loaded;
+  loaded.model.name = "tiny";
+  loaded.capacity = 8;
+  Frame f = ToFrame(loaded);
+  auto parsed = ParseLoaded(Wire(f));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->capacity, 8);
+  f.header.erase("capacity");  // a version-1 worker
+  parsed = ParseLoaded(f);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->capacity, 1);
+  f.header["capacity"] = 0;
+  EXPECT_FALSE(ParseLoaded(f).ok());
+}
+
 TEST(MessagesTest, DoneCarriesDeviceMemoryFree) {
   Done done;
   done.job_id = 4;

@@ -35,6 +35,17 @@ TEST(Options, AllFlags) {
   EXPECT_EQ(o->chaos_load_ms, 20);
 }
 
+TEST(Options, JobsDefaultsToOneAndIsBounded) {
+  Result<WorkerOptions> o = Parse({"--fd", "2", "--engine", "chaos"});
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->jobs, 1);
+  o = Parse({"--fd", "2", "--engine", "chaos", "--jobs", "256"});
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->jobs, 256);
+  EXPECT_FALSE(Parse({"--fd", "2", "--engine", "chaos", "--jobs", "0"}).ok());
+  EXPECT_FALSE(Parse({"--fd", "2", "--engine", "chaos", "--jobs", "257"}).ok());
+}
+
 TEST(Options, Device) {
   Result<WorkerOptions> o = Parse({"--fd", "2", "--engine", "chaos"});
   ASSERT_TRUE(o.ok()) << o.error().message;

@@ -111,7 +111,7 @@ bool WorkerProcess::Handshake(protocol::Loaded* loaded) {
   }
   Result<protocol::Hello> h = protocol::ParseHello(*hello);
   EXPECT_TRUE(h.ok());
-  EXPECT_EQ(h->protocol, 1);
+  EXPECT_EQ(h->protocol, protocol::kProtocolVersion);
   EXPECT_EQ(h->pid, pid_);
   std::optional<protocol::Frame> l = NextMessage(milliseconds(30000));
   if (!l || l->type != protocol::MessageType::kLoaded) {
@@ -190,6 +190,58 @@ JobResult CollectJob(WorkerProcess& worker, milliseconds timeout) {
     }
   }
   return r;
+}
+
+std::map<uint64_t, JobResult> CollectJobs(WorkerProcess& worker, size_t n,
+                                          std::vector<uint64_t>* order, milliseconds timeout) {
+  std::map<uint64_t, JobResult> jobs;
+  size_t ended = 0;
+  const auto deadline = Clock::now() + timeout;
+  auto end = [&](uint64_t id, JobResult& r) {
+    EXPECT_FALSE(r.done || r.failed) << "second terminal frame for job " << id;
+    ++ended;
+    if (order) order->push_back(id);
+  };
+  while (ended < n) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    std::optional<protocol::Frame> f = worker.NextMessage(std::max(left, milliseconds(0)));
+    if (!f) {
+      ADD_FAILURE() << ended << " of " << n << " jobs finished; stderr:\n" << worker.Stderr();
+      break;
+    }
+    switch (f->type) {
+      case protocol::MessageType::kProgress: {
+        protocol::Progress p = *protocol::ParseProgress(*f);
+        JobResult& r = jobs[p.job_id];
+        EXPECT_FALSE(r.done || r.failed) << "progress after the end of job " << p.job_id;
+        r.progress.push_back(std::move(p));
+        break;
+      }
+      case protocol::MessageType::kPiece: {
+        protocol::Piece p = *protocol::ParsePiece(*f);
+        JobResult& r = jobs[p.job_id];
+        EXPECT_FALSE(r.done || r.failed) << "piece after the end of job " << p.job_id;
+        r.pieces.push_back(std::move(p.text));
+        break;
+      }
+      case protocol::MessageType::kDone: {
+        protocol::Done d = *protocol::ParseDone(*f);
+        JobResult& r = jobs[d.job_id];
+        end(d.job_id, r);
+        r.done = std::move(d);
+        break;
+      }
+      case protocol::MessageType::kFailed: {
+        protocol::Failed e = *protocol::ParseFailed(*f);
+        JobResult& r = jobs[e.job_id];
+        end(e.job_id, r);
+        r.failed = std::move(e);
+        break;
+      }
+      default: ADD_FAILURE() << "unexpected " << protocol::MessageTypeName(f->type);
+    }
+  }
+  return jobs;
 }
 
 }  // namespace vigil::testing

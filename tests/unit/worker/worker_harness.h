@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,5 +79,13 @@ struct JobResult {
   std::optional<protocol::Failed> failed;
 };
 JobResult CollectJob(WorkerProcess& worker, milliseconds timeout = milliseconds(20000));
+
+// Collects the frames of `n` jobs running at once, by job id, until each
+// has its terminal frame. `order` (optional) gets the job ids of terminal
+// frames in arrival order. Fails the test on a second terminal frame for a
+// job, or on a frame for a job that already ended.
+std::map<uint64_t, JobResult> CollectJobs(WorkerProcess& worker, size_t n,
+                                          std::vector<uint64_t>* order = nullptr,
+                                          milliseconds timeout = milliseconds(30000));
 
 }  // namespace vigil::testing
