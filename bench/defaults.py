@@ -41,11 +41,11 @@ GOALS = {
 class VigilAtDefaults(run.Server):
     name = "vigil"
 
-    def __init__(self, vigil, model):
+    def __init__(self, vigil, model, extra=()):
         self.logpath = f"/tmp/vigil-bench-defaults-vigil-{os.getpid()}.log"
         self.logf = open(self.logpath, "ab")
         self.cmd = [vigil, "serve", "--model", model["text"], "--mmproj", model["mmproj"], "--port", "0",
-                    "--log-level", "info"]
+                    "--log-level", "info", *extra]
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=self.logf)
         line = self.proc.stdout.readline().decode()
         if "listening on" not in line:
@@ -132,6 +132,72 @@ def verdicts(model_name, ratios):
     return out
 
 
+def tree_pss_kib(pid):
+    """PSS of a process and all its descendants, KiB (/proc smaps_rollup)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += run.proc_mem(p)[1] or 0
+        todo += run.children(p)
+    return total
+
+
+def peak_pss_under_load(server, model, c, n):
+    """Peak PSS of the server's process tree, sampled every 50 ms while c
+    clients send n requests."""
+    import threading
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], tree_pss_kib(server.proc.pid))
+            time.sleep(0.05)
+    t = threading.Thread(target=sample)
+    t.start()
+    run.run_load(server.port, [body(model, run.fresh_image()) for _ in range(n)], c)
+    stop.set()
+    t.join()
+    return peak[0]
+
+
+def compare(vigil_bin, model, clients, n_rounds, n_requests, memory_clients=4, gpu=False):
+    """Both servers at defaults: per concurrency, A/B rounds and ratios; then
+    peak PSS with `memory_clients` clients. Returns the result dict."""
+    res = {"by_clients": {}}
+    v, p = VigilAtDefaults(vigil_bin, model), PeerAtDefaults(model)
+    try:
+        res["vigil_cmd"], res["peer_cmd"] = v.cmd, p.cmd
+        res["vigil_chose"], res["peer_chose"] = v.chosen(), p.chosen()
+        run.log(f"vigil chose: {res['vigil_chose']}\nllama-server: {res['peer_chose']}")
+        for c in clients:
+            n = n_requests(c)
+            rounds = rounds_at(v, p, model, c, n, n_rounds)
+            rr = {k: run.med_iqr([x["vigil"][k] / x["peer"][k] for x in rounds if x["peer"][k]])
+                  for k in ("rps", "tok_s", "ttft_p50", "ttft_p99", "e2e_p50", "e2e_p99")}
+            res["by_clients"][str(c)] = {
+                "median": rr, "pooled": {k: pooled(rounds, k) for k in rr},
+                "abs": {s: {k: run.med_iqr([x[s][k] for x in rounds]) for k in rr} for s in ("vigil", "peer")},
+                "errors": {s: sum(x[s]["n"] - x[s]["ok"] for x in rounds) for s in ("vigil", "peer")},
+                "prompt_tokens": {s: sorted({t for x in rounds for t in x[s]["prompt_tokens"]})
+                                  for s in ("vigil", "peer")},
+                "requests_per_round": n, "rounds": rounds}
+        if memory_clients and not gpu:
+            n = max(8, 2 * memory_clients)
+            mem = {"clients": memory_clients,
+                   "vigil_pss_kib": peak_pss_under_load(v, model, memory_clients, n),
+                   "peer_pss_kib": peak_pss_under_load(p, model, memory_clients, n),
+                   "how": "peak PSS of each server's whole process tree (supervisor and workers for vigil), "
+                          "sampled every 50 ms under load, both at defaults"}
+            mem["ratio"] = mem["vigil_pss_kib"] / mem["peer_pss_kib"] if mem["peer_pss_kib"] else None
+            res["memory"] = mem
+            run.log(f"memory: vigil {mem['vigil_pss_kib']} KiB, llama-server {mem['peer_pss_kib']} KiB, "
+                    f"ratio {mem['ratio']:.2f}")
+    finally:
+        v.stop()
+        p.stop()
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=["tiny", "bench"], default="tiny")
@@ -152,29 +218,14 @@ def main():
            "command": "scripts/env.sh python3 bench/defaults.py " + " ".join(sys.argv[1:]), "by_clients": {}}
     run.log(f"machine: {res['machine']}")
     t0 = time.time()
-    v, p = VigilAtDefaults(vigil, model), PeerAtDefaults(model)
-    try:
-        res["vigil_cmd"], res["peer_cmd"] = v.cmd, p.cmd
-        res["vigil_chose"], res["peer_chose"] = v.chosen(), p.chosen()
-        run.log(f"vigil chose: {res['vigil_chose']}\nllama-server: {res['peer_chose']}")
-        ratios = {}
-        for c in clients:
-            n = (4 * c if args.quick else max(16, 8 * c)) if args.model == "tiny" else max(2, c)
-            rounds = rounds_at(v, p, model, c, n, n_rounds)
-            rr = {k: run.med_iqr([x["vigil"][k] / x["peer"][k] for x in rounds if x["peer"][k]])
-                  for k in ("rps", "tok_s", "ttft_p50", "ttft_p99", "e2e_p50", "e2e_p99")}
-            ratios[str(c)] = {"median": rr, "pooled": {k: pooled(rounds, k) for k in rr},
-                              "abs": {s: {k: run.med_iqr([x[s][k] for x in rounds]) for k in rr}
-                                      for s in ("vigil", "peer")},
-                              "errors": {s: sum(x[s]["n"] - x[s]["ok"] for x in rounds) for s in ("vigil", "peer")},
-                              "prompt_tokens": {s: sorted({t for x in rounds for t in x[s]["prompt_tokens"]})
-                                                for s in ("vigil", "peer")},
-                              "requests_per_round": n, "rounds": rounds}
-        res["by_clients"] = ratios
-        res["goals"] = verdicts(args.model, ratios)
-    finally:
-        v.stop()
-        p.stop()
+    n_req = (lambda c: 4 * c if args.quick else max(16, 8 * c)) if args.model == "tiny" else (lambda c: max(2, c))
+    res.update(compare(vigil, model, clients, n_rounds, n_req))
+    res["goals"] = verdicts(args.model, res["by_clients"])
+    if res.get("memory"):
+        m = res["memory"]
+        res["goals"].append({"clients": m["clients"], "metric": "pss", "goal": "<= 1.1",
+                             "median_ratio": m["ratio"], "pooled_ratio": m["ratio"],
+                             "met": m["ratio"] is not None and m["ratio"] <= 1.1})
     res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     res["duration_s"] = time.time() - t0
     path = os.path.join(REPO, "bench/results", f"defaults-{args.model}{'-quick' if args.quick else ''}.json")

@@ -203,6 +203,66 @@ def part_throughput(args, model):
             "ratios": {str(c): v for c, v in B.ratios(res).items()}}
 
 
+GPU_GOALS = {"tok_s": (1.0, True), "ttft_p50": (1.05, False), "e2e_p50": (1.05, False)}
+
+
+def part_defaults(args, model):
+    """Both servers at their defaults (no tuning flag): vigil picks its workers,
+    jobs per worker and spare from the GPUs it sees; llama-server its slots."""
+    import defaults as D
+    clients = [int(x) for x in args.defaults_clients.split(",")]
+    res = D.compare(args.vigil, model, clients, args.rounds, lambda c: max(8, 2 * c), gpu=True)
+    goals = []
+    for c, r in res["by_clients"].items():
+        for key, (bound, higher) in GPU_GOALS.items():
+            med = r["median"][key]["median"]
+            goals.append({"clients": int(c), "metric": key, "goal": (">= " if higher else "<= ") + str(bound),
+                          "median_ratio": med, "pooled_ratio": r["pooled"][key],
+                          "met": med is not None and (med >= bound if higher else med <= bound)})
+    res["goals"] = goals
+    for g in goals:
+        log(f"   defaults {g['clients']:>2} clients {g['metric']:8s} {g['goal']:7s} median {g['median_ratio']} "
+            f"pooled {g['pooled_ratio']} {'met' if g['met'] else 'NOT MET'}")
+    return res
+
+
+def part_takeover(args, model):
+    """A worker holding 8 jobs gets SIGKILL / SIGSEGV mid-decode, with a
+    loaded spare (bench/takeover.py)."""
+    import takeover as T
+    targs = argparse.Namespace(vigil=args.vigil, tokens=args.fault_tokens, gpu=True)
+    trials = [T.one_trial(targs, model, sig) for sig in ("KILL", "SEGV")]
+    for t in trials:
+        log(f"   takeover SIG{t['signal']}: all ok {t['all_ok']} complete {t['all_complete']} "
+            f"longest stall median {t['next_token_ms_median']:.1f} ms max {t['next_token_ms_max']:.1f} ms")
+    return {"trials": trials, "goal_next_token_ms": T.GOAL_MS,
+            "goal_met": all(t["all_ok"] and t["all_complete"] and t["next_token_ms_max"] < T.GOAL_MS
+                            for t in trials)}
+
+
+def part_scale(args, model):
+    """Two GPUs: vigil at defaults (one worker per GPU) against vigil held to
+    the first GPU (--worker-devices with its name), tokens/s at 64 clients."""
+    import defaults as D
+    gpus = [d for d in vigil_devices(args)[0] if d.get("type") == "gpu"]
+    if len(gpus) < 2:
+        return {"skipped": f"{len(gpus)} GPU(s) seen"}
+    out = {}
+    for name, extra in (("one_gpu", ["--worker-devices", gpus[0]["name"]]), ("all_gpus", [])):
+        v = D.VigilAtDefaults(args.vigil, model, extra=extra)
+        try:
+            B.run_load(v.port, [D.body(model, B.fresh_image()) for _ in range(16)], 16)
+            recs, wall = B.run_load(v.port, [D.body(model, B.fresh_image()) for _ in range(256)], 64)
+            out[name] = {"summary": {k: x for k, x in B.summarize(recs, wall).items() if k not in ("ttft", "e2e")},
+                         "chose": v.chosen(), "cmd": v.cmd}
+        finally:
+            v.stop()
+    out["ratio_tok_s"] = out["all_gpus"]["summary"]["tok_s"] / out["one_gpu"]["summary"]["tok_s"]
+    out["goal_met"] = out["ratio_tok_s"] >= 1.8
+    log(f"   scale: {len(gpus)} GPUs / 1 GPU tokens/s = {out['ratio_tok_s']:.2f}")
+    return out
+
+
 def part_encode(args, model, reps):
     """The image's cost, each server's own timings: vigil's image encode alone,
     and for both the prompt processing (image encode + prefill of the image and
@@ -471,6 +531,7 @@ def main():
     ap.add_argument("--hang-limit", type=float, default=2.0)
     ap.add_argument("--oom-ctx", type=int, default=200_000_000)
     ap.add_argument("--oom-retry", type=float, default=3.0, help="vigil --oom-retry in the oom part")
+    ap.add_argument("--defaults-clients", default="1,4,16,64")
     ap.add_argument("--only", default="")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -481,7 +542,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     model = {"name": args.model_name, "text": args.model_text, "mmproj": args.model_mmproj, "ctx": args.ctx,
              "max_tokens": args.max_tokens, "warm": "image"}
-    parts = args.only.split(",") if args.only else ["devices", "throughput", "encode", "faults", "oom"]
+    parts = args.only.split(",") if args.only else ["devices", "defaults", "takeover", "scale", "throughput",
+                                                    "encode", "faults", "oom"]
     gpu = GpuMemory()
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": B.machine(), "model": model, "threads": args.threads, "gpu_layers": args.gpu_layers,
@@ -506,10 +568,22 @@ def main():
     t_start = time.time()
     for part in parts:
         t = time.time()
+        # Every part but `scale` compares on one GPU, whatever the machine has:
+        # ggml's Vulkan backend then sees only the first (both servers).
+        if part == "scale":
+            os.environ.pop("GGML_VK_VISIBLE_DEVICES", None)
+        else:
+            os.environ["GGML_VK_VISIBLE_DEVICES"] = "0"
         try:
             if part == "devices":
                 res["devices"], res["devices_stderr"] = vigil_devices(args)
                 log("devices:", res["devices"])
+            elif part == "defaults":
+                res["defaults"] = part_defaults(args, model)
+            elif part == "takeover":
+                res["takeover"] = part_takeover(args, model)
+            elif part == "scale":
+                res["scale"] = part_scale(args, model)
             elif part == "throughput":
                 res["throughput"] = part_throughput(args, model)
             elif part == "encode":

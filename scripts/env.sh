@@ -53,6 +53,7 @@ make_root() {
   mv "$root.tmp" "$root"
 }
 [[ -f "$root/.vigil-ready" ]] || make_root
+exec 9>&-  # make_root's lock: not held (nor inherited) while CMD runs
 
 binds=()
 for d in /tmp /var/tmp /home /root /work /srv /mnt "$repo" "$PWD"; do

@@ -6,7 +6,10 @@
 #   3. each libFuzzer target for 10 seconds (build-fuzz/);
 #   4. stopping vigil as users and process managers do (tests/e2e/stop_test.py):
 #      on the host, through ./vigil, so the launcher in between is tested too.
-# Set VIGIL_SKIP_ASAN=1, VIGIL_SKIP_FUZZ=1 or VIGIL_SKIP_STOP=1 to skip a stage locally.
+#   5. on the host, with node (tests/node/): the official Ollama JS client, the
+#      web page in headless chromium (puppeteer-core), deploy/ (kustomize
+#      render + pinned Kubernetes schemas, systemd-analyze verify).
+# Set VIGIL_SKIP_ASAN=1, VIGIL_SKIP_FUZZ=1, VIGIL_SKIP_STOP=1 or VIGIL_SKIP_NODE=1 to skip a stage locally.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -16,10 +19,36 @@ stop_tests() {
   step "stop tests: SIGTERM/SIGINT through ./vigil, as users and process managers send them"
   python3 "$repo/tests/e2e/stop_test.py" "$repo/build"
 }
+node_tests() {
+  [[ "${VIGIL_SKIP_NODE:-}" == 1 ]] && return 0
+  step "node tests: Ollama JS client, web page in chromium, deploy/ manifests and unit"
+  # Host tools the stage needs; CI runs as root on Debian 12 with its mirror.
+  local need=()
+  command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
+  [[ -x "${CHROMIUM:-/usr/bin/chromium}" ]] || need+=(chromium)
+  command -v systemd-analyze >/dev/null || need+=(systemd)
+  # kubectl renders kustomize; Debian 12's kubernetes-client (kubectl 1.20,
+  # kustomize v2.0) is enough for deploy/kubernetes.
+  command -v "${KUBECTL:-kubectl}" >/dev/null || need+=(kubernetes-client)
+  if ((${#need[@]})); then
+    echo "installing ${need[*]} on the host"
+    apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
+      { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; }
+  fi
+  cd "$repo/tests/node"
+  npm ci --no-audit --no-fund --loglevel=error
+  local t
+  for t in deploy ollama web; do  # one at a time: each starts its own server
+    VIGIL_BUILD="$repo/build" node --test "$t.test.mjs"
+  done
+  cd "$repo"
+}
 if [[ "${VIGIL_IN_ENV:-}" != 1 ]]; then
-  "$here/env.sh" "$0" "$@"
-  if [[ "${VIGIL_ENV:-}" != native ]]; then stop_tests; fi
-    exit 0
+  "$here/env.sh" "$0" "$@"  # stages 1-3, where vigil builds (scripts/env.sh)
+  stop_tests
+  node_tests
+  step "all tests passed"
+  exit 0
 fi
 cd "$repo"
 jobs=$(nproc)

@@ -28,9 +28,14 @@ out="$repo/build-gpu/pack"
 stage="$repo/build-gpu/stage"
 cd "$repo"
 
-echo "pack: building vigil (Release) in build-gpu/"
-scripts/env.sh bash -c 'cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null &&
-                         cmake --build build-gpu --target vigil vigil-worker tiny_model'
+# VIGIL_PACK_BUILD=DIR packs an existing build directory instead (it must
+# hold bin/vigil, bin/vigil-worker and models/).
+build=${VIGIL_PACK_BUILD:-build-gpu}
+if [[ -z "${VIGIL_PACK_BUILD:-}" ]]; then
+  echo "pack: building vigil (Release) in build-gpu/"
+  scripts/env.sh bash -c 'cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+                           cmake --build build-gpu --target vigil vigil-worker tiny_model'
+fi
 
 # The Vulkan backend and what the NVIDIA Vulkan driver needs are not in the
 # build root: fetch them from the same sid mirror with the host's apt.
@@ -58,8 +63,8 @@ for lib in "$extra/$multiarch"/lib{vulkan,GLdispatch,GLX,EGL,GL,OpenGL}.so.[0-9]
   cp -L "$lib" "$stage/lib/"
 done
 rm -rf "$extra"
-cp build-gpu/bin/vigil build-gpu/bin/vigil-worker "$stage/libexec/"
-cp build-gpu/models/*.gguf "$stage/models/"
+cp "$build/bin/vigil" "$build/bin/vigil-worker" "$stage/libexec/"
+cp "$build"/models/*.gguf "$stage/models/"
 
 # Everything the programs and backends link, resolved inside the sid root.
 scripts/env.sh bash -c '

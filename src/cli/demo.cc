@@ -109,7 +109,7 @@ void OnStopSignal(int) {
                                  (now.tv_nsec - g_first_stop.tv_nsec);
   if (g_stops > 0 && since_first_ns < 1'000'000'000) return;
   if (g_stops == 0) g_first_stop = now;
-  ++g_stops;
+  g_stops = g_stops + 1;  // no ++ on a volatile (deprecated in C++20)
   if (g_server > 0) kill(g_server, SIGTERM);
 }
 

@@ -1,5 +1,7 @@
 #include "cli/serve.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -14,6 +16,7 @@
 
 #include "cli/paths.h"
 #include "cli/tuning.h"
+#include "cli/worker_limits.h"
 #include "common/log.h"
 #include "front/router.h"
 #include "front/server.h"
@@ -53,6 +56,7 @@ void ApplyTuning(ServeOptions& o) {
                   FileBytes(o.model) + FileBytes(o.mmproj)};
   const Machine machine = ProbeMachine(WorkerBinary(), o.engine == "llama" && o.gpu_layers != 0);
   const Tuning t = ChooseTuning(machine, r);
+  o.gpu_present = !machine.gpus.empty() && o.gpu_layers != 0;
   o.workers = t.workers;
   o.jobs = t.jobs;
   o.threads = t.threads;
@@ -60,7 +64,13 @@ void ApplyTuning(ServeOptions& o) {
   spdlog::info("serving with {} worker(s) x {} jobs at once, {} engine thread(s) each, {} spare (from {}; "
                "--workers/--jobs/--threads/--spare-workers override)",
                o.workers, o.jobs, o.threads, o.spare_workers, t.basis);
-  o.tuning_basis = t.basis;
+  o.front.tuning = {{"workers", o.workers}, {"jobs_per_worker", o.jobs}, {"threads_per_worker", o.threads},
+                    {"spare_workers", o.spare_workers}, {"chosen_from", t.basis},
+                    {"set_by_flags", nlohmann::json::array()}};
+  for (const auto& [flag, set] : {std::pair{"--workers", r.workers > 0}, {"--jobs", r.jobs > 0},
+                                  {"--threads", r.threads > 0}, {"--spare-workers", r.spare_workers >= 0}}) {
+    if (set) o.front.tuning["set_by_flags"].push_back(flag);
+  }
 }
 
 // Engine and model flags passed through to every vigil-worker.
@@ -73,16 +83,26 @@ Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
   if (o.threads > 0) args.insert(args.end(), {"--threads", std::to_string(o.threads)});
   if (o.gpu_layers >= 0) args.insert(args.end(), {"--gpu-layers", std::to_string(o.gpu_layers)});
   if (o.engine == "llama") args.insert(args.end(), {"--image-cache-mb", std::to_string(o.image_cache_mb)});
+  if (!o.model_name.empty()) args.insert(args.end(), {"--model-name", o.model_name});
   if (!o.worker_fault_at_load.empty()) {
     if (!o.front.allow_fault_injection) {
       return MakeError(ErrorCode::kInvalidRequest, "--worker-fault-at-load needs --allow-fault-injection");
     }
     args.insert(args.end(), {"--fault-at-load", o.worker_fault_at_load});
   }
+  const WorkerLimits limits = ChooseWorkerLimits(
+      {.user = o.worker_user, .memory_limit_mb = o.worker_memory_limit_mb, .gpu = o.gpu_present,
+       .processes = std::max(1, o.workers) + std::max(0, o.spare_workers),
+       .model_bytes = FileBytes(o.model) + FileBytes(o.mmproj)},
+      ::geteuid() == 0, static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE));
+  args.insert(args.end(), limits.args.begin(), limits.args.end());
+  o.worker_memory_limit_mb = limits.memory_limit_mb;
+  spdlog::info("sandbox: {}", limits.summary);
   return args;
 }
 
 std::string ModelName(const ServeOptions& o) {
+  if (!o.model_name.empty()) return o.model_name;
   if (o.model.empty()) return o.engine;
   std::string name = o.model.substr(o.model.find_last_of('/') + 1);
   if (name.ends_with(".gguf")) name.resize(name.size() - 5);
@@ -180,15 +200,24 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
                  "(0: the default, 120)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   sub.add_option("--worker-memory-limit-mb", o.worker_memory_limit_mb,
-                 "address-space cap (RLIMIT_AS) per worker, MiB; 0: none (leave 0 for GPU engines)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+                 "address-space cap (RLIMIT_AS) per worker, MiB; 0: none; -1: 3/4 of memory shared "
+                 "among the workers on CPU, none on a GPU")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40))->capture_default_str();
+  sub.add_option("--worker-user", o.worker_user,
+                 "user the workers run as once loaded: auto (nobody when vigil runs as root), "
+                 "none, or a name or uid")
+      ->capture_default_str();
   sub.add_option("--worker-fault-at-load", o.worker_fault_at_load,
                  "tests: every worker injects this fault kind while loading (needs --allow-fault-injection)")
       ->check(CLI::IsMember({"segfault", "abort", "hang_busy", "hang_syscall", "exit", "oom", "garbage",
                              "close_protocol"}));
   sub.add_option("--drain-grace", o.drain_grace_s, "on SIGTERM, time for in-flight requests, seconds")->capture_default_str();
   sub.add_option("--max-body-bytes", l.max_body_bytes, "request body limit")->capture_default_str();
-  sub.add_option("--max-image-bytes", l.max_image_bytes, "image size limit")->capture_default_str();
+  sub.add_option("--max-image-bytes", l.max_image_bytes, "size limit of each image")->capture_default_str();
+  sub.add_option("--max-images", l.max_images, "images per request")
+      ->check(CLI::Range(1, 64))->capture_default_str();
+  sub.add_option("--max-total-image-bytes", l.max_total_image_bytes, "size limit of a request's images together")
+      ->capture_default_str();
   sub.add_option("--max-image-pixels", l.max_image_pixels, "declared width*height limit")->capture_default_str();
   sub.add_option("--max-prompt-bytes", l.max_prompt_bytes, "prompt size limit")->capture_default_str();
   sub.add_option("--max-tokens-limit", l.max_tokens, "ceiling for max_tokens")->capture_default_str();
@@ -199,6 +228,9 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
                                   "seconds for a whole request header (slow-loris cut)");
   sub.add_option_function<double>("--body-timeout", [&l](double v) { l.body_timeout = Ms(v); },
                                   "seconds for a whole request body");
+  sub.add_option_function<double>("--write-timeout", [&l](double v) { l.write_timeout = Ms(v); },
+                                  "seconds one response write may wait for a client that does not read "
+                                  "(then the connection closes and its job is cancelled)");
   sub.add_option_function<double>("--idle-timeout", [&l](double v) { l.idle_timeout = Ms(v); },
                                   "seconds a keep-alive connection may idle");
   sub.add_option("--api-key", o.front.api_key, "require Authorization: Bearer KEY (except /health, /ready)");
@@ -217,6 +249,8 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
   sub.add_option("--oom-retry", o.oom_retry_s,
                  "seconds before a worker whose model did not fit its device's memory loads again")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  sub.add_option("--model-name", o.model_name, "the model's name in /v1/models and responses "
+                 "(default: the GGUF's general.name)");
   sub.add_option("--image-cache-mb", o.image_cache_mb, "image-embedding cache per worker, MiB (0: off)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
 
@@ -254,7 +288,7 @@ int RunServe(ServeOptions o) {
   so.workers = o.workers;
   so.jobs_per_worker = o.jobs;
   so.spare_workers = o.spare_workers;
-  so.worker_address_space_limit = o.worker_memory_limit_mb << 20;
+  so.worker_address_space_limit = std::max<int64_t>(0, o.worker_memory_limit_mb) << 20;
   so.max_queue = o.max_queue;
   so.request_timeout = Ms(o.request_timeout_s);
   so.max_attempts = o.max_attempts;

@@ -33,7 +33,9 @@ struct ServeOptions {
   double drain_grace_s = 30;
   double hang_limit_s = 0;          // >0: caps the busy-phase hang limits (HangLimits)
   double load_hang_limit_s = 0;     // >0: HangLimits.load
-  int64_t worker_memory_limit_mb = 0;  // >0: each worker's RLIMIT_AS, MiB
+  int64_t worker_memory_limit_mb = -1;  // >0: each worker's RLIMIT_AS, MiB; 0: none; -1: auto (worker_limits.h)
+  std::string worker_user = "auto";     // workers' user once loaded (worker_limits.h)
+  bool gpu_present = false;             // set by ApplyTuning
   std::string worker_fault_at_load;    // tests: --fault-at-load KIND for every worker
   int ctx = 4096;
   int threads = 0;  // engine threads per worker; 0: chosen from the machine
@@ -41,9 +43,9 @@ struct ServeOptions {
   std::vector<std::string> worker_devices{"auto"};  // spread workers over these (ggml names)
   double oom_retry_s = 30;  // a worker that ran out of device memory loads again after this
   int image_cache_mb = 256;            // per worker; 0: off
+  std::string model_name;              // --model-name; empty: the GGUF's general.name
   front::FrontOptions front;
   std::string log_level = "info";
-  std::string tuning_basis;  // set by RunServe: what the defaults were chosen from
 };
 
 // Adds the serve flags to sub; they fill opts.

@@ -28,7 +28,7 @@ Result<JobRequest> FromObject(const json& body, bool has_image_already, JobReque
   }
   if (auto s = ReadSampling(body, opts.limits, out.spec.params); !s.ok()) return s.error();
   if (auto s = ReadControlFields(body, opts, out); !s.ok()) return s.error();
-  if (auto s = ValidatePrompt(prompt, has_image_already || out.image.has_value(), opts.limits); !s.ok()) {
+  if (auto s = ValidatePrompt(prompt, has_image_already || !out.images.empty(), opts.limits); !s.ok()) {
     return s.error();
   }
   out.spec.prompt = std::move(prompt);
@@ -44,12 +44,20 @@ Result<JobRequest> ParseAnalyzeJson(std::string_view body, const ParseOptions& o
   const json& obj = *parsed;
   JobRequest out;
   auto it = obj.find("image");
-  if (it == obj.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
-    return Bad("\"image\" is required: base64 or a data: URI");
+  if (it == obj.end() || it->is_null()) it = obj.find("images");
+  const bool is_list = it != obj.end() && it->is_array() && !it->empty();
+  if (it == obj.end() || !(is_list || (it->is_string() && !it->get_ref<const std::string&>().empty()))) {
+    return Bad("\"image\" is required: base64 or a data: URI, or a list of them");
   }
-  auto bytes = DecodeImageField(it->get_ref<const std::string&>());
-  if (!bytes.ok()) return bytes.error();
-  if (auto s = AttachImage(std::move(*bytes), opts.limits, out); !s.ok()) return s.error();
+  const json one = is_list ? json() : *it;
+  for (const json& field : is_list ? *it : json::array({one})) {
+    if (!field.is_string() || field.get_ref<const std::string&>().empty()) {
+      return Bad("each image must be a non-empty string: base64 or a data: URI");
+    }
+    auto bytes = DecodeImageField(field.get_ref<const std::string&>());
+    if (!bytes.ok()) return bytes.error();
+    if (auto s = AttachImage(std::move(*bytes), opts.limits, out); !s.ok()) return s.error();
+  }
   return FromObject(obj, true, std::move(out), opts);
 }
 
@@ -63,10 +71,8 @@ Result<JobRequest> ParseAnalyzeMultipart(std::string_view content_type, std::str
   json fields = json::object();
   std::set<std::string> seen;
   for (const Part& part : *parts) {
-    if (!seen.insert(part.name).second) {
-      if (part.name == "image") {
-        return Bad("at most " + std::to_string(opts.limits.max_images) + " image per request");
-      }
+    // Repeated "image" parts are several images, in order.
+    if (part.name != "image" && !seen.insert(part.name).second) {
       return Bad("duplicate form field \"" + ForLog(part.name, 40) + "\"");
     }
     if (part.name == "image") {
@@ -83,7 +89,7 @@ Result<JobRequest> ParseAnalyzeMultipart(std::string_view content_type, std::str
       return Bad("form field \"" + ForLog(part.name, 40) + "\" is too long");
     }
   }
-  if (!out.image) return Bad("the \"image\" part is required");
+  if (out.images.empty()) return Bad("the \"image\" part is required");
   return FromObject(fields, true, std::move(out), opts);
 }
 

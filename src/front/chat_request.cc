@@ -1,9 +1,12 @@
 // POST /v1/chat/completions body (see job_request.h).
 //
-// The worker takes one prompt and at most one image, so the messages are
-// folded into one prompt: a single user message is its text as is; a longer
-// conversation becomes "System: ...\nUser: ...\nAssistant: ..." lines, in
-// order. image_url parts must be data: URIs: the server fetches nothing.
+// The messages travel to the worker as they are (JobSpec::messages: roles,
+// text parts, image parts in order; "developer" becomes "system"), where the
+// model's chat template renders them. They are also folded into a text-only
+// prompt for logs, the fingerprint and the chaos engine: a single user
+// message is its text as is; a longer conversation becomes
+// "System: ...\nUser: ...\nAssistant: ..." lines, in order. image_url parts
+// must be data: URIs: the server fetches nothing.
 #include "front/base64.h"
 #include "front/job_request.h"
 #include "front/json_body.h"
@@ -16,10 +19,17 @@ using nlohmann::json;
 
 Error Bad(std::string why) { return MakeError(ErrorCode::kInvalidRequest, std::move(why)); }
 
-// Text of one message; attaches its images to out.
-Result<std::string> MessageText(const json& content, const ParseOptions& opts, JobRequest& out) {
+using protocol::ContentPart;
+
+// Text of one message; attaches its images to out and appends every part to
+// `parts`.
+Result<std::string> MessageText(const json& content, const ParseOptions& opts, JobRequest& out,
+                                std::vector<ContentPart>& parts) {
   if (content.is_null()) return std::string();
-  if (content.is_string()) return content.get<std::string>();
+  if (content.is_string()) {
+    parts.push_back({ContentPart::Kind::kText, content.get<std::string>()});
+    return content.get<std::string>();
+  }
   if (!content.is_array()) return Bad("message \"content\" must be a string or an array of parts");
   std::string text;
   for (const json& part : content) {
@@ -31,6 +41,7 @@ Result<std::string> MessageText(const json& content, const ParseOptions& opts, J
       if (!part.contains("text") || !part["text"].is_string()) return Bad("text part without \"text\"");
       if (!text.empty()) text += "\n";
       text += part["text"].get<std::string>();
+      parts.push_back({ContentPart::Kind::kText, part["text"].get<std::string>()});
     } else if (type == "image_url") {
       const json* url = nullptr;
       if (part.contains("image_url")) {
@@ -45,6 +56,7 @@ Result<std::string> MessageText(const json& content, const ParseOptions& opts, J
       auto uri = ParseDataUri(u);
       if (!uri.ok()) return uri.error();
       if (auto s = AttachImage(std::move(uri->data), opts.limits, out); !s.ok()) return s.error();
+      parts.push_back({ContentPart::Kind::kImage, {}});
     } else {
       return Bad("unsupported content part type \"" + ForLog(type, 40) + "\"");
     }
@@ -63,9 +75,11 @@ Result<std::string> FoldMessages(const json& messages, const ParseOptions& opts,
     if (role != "system" && role != "developer" && role != "user" && role != "assistant") {
       return Bad("unsupported message role \"" + ForLog(role, 40) + "\"");
     }
-    auto text = MessageText(m.contains("content") ? m["content"] : json(), opts, out);
+    protocol::ChatMessage msg{role == "developer" ? "system" : role, {}};
+    auto text = MessageText(m.contains("content") ? m["content"] : json(), opts, out, msg.content);
     if (!text.ok()) return text.error();
     turns.emplace_back(role, std::move(*text));
+    out.spec.messages.push_back(std::move(msg));
   }
   if (turns.size() == 1 && turns[0].first == "user") return std::move(turns[0].second);
   std::string prompt;
@@ -98,7 +112,7 @@ Result<JobRequest> ParseChatRequest(std::string_view body, const ParseOptions& o
   }
   if (auto s = ReadSampling(obj, opts.limits, out.spec.params); !s.ok()) return s.error();
   if (auto s = ReadControlFields(obj, opts, out); !s.ok()) return s.error();
-  if (auto s = ValidatePrompt(*prompt, out.image.has_value(), opts.limits); !s.ok()) return s.error();
+  if (auto s = ValidatePrompt(*prompt, !out.images.empty(), opts.limits); !s.ok()) return s.error();
   out.spec.prompt = std::move(*prompt);
   return out;
 }

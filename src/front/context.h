@@ -3,6 +3,8 @@
 // Thread-safety: none; the event-loop thread only.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <string>
 
@@ -16,6 +18,9 @@ struct FrontOptions {
   Limits limits;
   std::string api_key;  // empty: no authentication
   bool allow_fault_injection = false;
+  // How the server was sized (workers, jobs per worker, threads, spares, and
+  // what the defaults were chosen from): shown as "tuning" in /v1/workers.
+  nlohmann::json tuning = nlohmann::json::object();
 };
 
 struct FrontContext {

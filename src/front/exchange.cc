@@ -98,7 +98,9 @@ void Exchange::RespondJson(int status, const nlohmann::json& body, Headers extra
           body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", std::move(extra));
 }
 
-void Exchange::RespondError(const Error& error, bool retryable) {
+void Exchange::RespondError(const Error& error, bool retryable) { RespondError(error, retryable, ErrorBody); }
+
+void Exchange::RespondError(const Error& error, bool retryable, nlohmann::json (*body)(const Error&)) {
   Headers extra;
   const int status = HttpStatus(error.code);
   if (error.code == ErrorCode::kOverloaded || error.code == ErrorCode::kNotReady) {
@@ -106,7 +108,7 @@ void Exchange::RespondError(const Error& error, bool retryable) {
   }
   if (!retryable || status < 500) extra.emplace_back("x-should-retry", "false");
   outcome_.error_type = std::string(WireName(error.code));
-  RespondJson(status, ErrorBody(error), std::move(extra));
+  RespondJson(status, body(error), std::move(extra));
 }
 
 void Exchange::BeginStream(int status, std::string_view content_type, Headers extra) {

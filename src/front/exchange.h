@@ -90,6 +90,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // {"error": {...}} with the status of error.h's table; Retry-After on 503;
   // x-should-retry: false when !retryable.
   void RespondError(const Error& error, bool retryable = true);
+  // The same status and headers with another body shape (Ollama's
+  // {"error": "message"}); body(error) builds it.
+  void RespondError(const Error& error, bool retryable, nlohmann::json (*body)(const Error&));
 
   // A chunked response (SSE).
   void BeginStream(int status, std::string_view content_type, Headers extra = {});

@@ -92,19 +92,33 @@ Status ValidatePrompt(std::string& prompt, bool has_image, const Limits& limits)
 }
 
 Status AttachImage(std::string bytes, const Limits& limits, JobRequest& out) {
-  if (out.image) {
-    return Bad("at most " + std::to_string(limits.max_images) + " image per request");
+  const size_t n = out.spec.images.size() + 1;
+  if (n > static_cast<size_t>(limits.max_images)) {
+    return Bad("at most " + std::to_string(limits.max_images) + " images per request (--max-images)");
   }
+  const std::string which = "image " + std::to_string(n);
   if (bytes.size() > limits.max_image_bytes) {
-    return MakeError(ErrorCode::kPayloadTooLarge, "image is " + std::to_string(bytes.size()) +
+    return MakeError(ErrorCode::kPayloadTooLarge, which + " is " + std::to_string(bytes.size()) +
                                                       " bytes; the limit is " +
                                                       std::to_string(limits.max_image_bytes) +
                                                       " (--max-image-bytes)");
   }
+  size_t total = bytes.size();
+  for (const auto& img : out.spec.images) total += img.size();
+  if (total > limits.max_total_image_bytes) {
+    return MakeError(ErrorCode::kPayloadTooLarge, "the images are " + std::to_string(total) +
+                                                      " bytes together; the limit is " +
+                                                      std::to_string(limits.max_total_image_bytes) +
+                                                      " (--max-total-image-bytes)");
+  }
   auto info = image::SniffImage(bytes, {limits.max_image_pixels, limits.allow_bmp});
-  if (!info.ok()) return info.error();
-  out.image = *info;
-  out.spec.image = std::move(bytes);
+  if (!info.ok()) {
+    Error e = info.error();
+    if (n > 1) e.message = which + ": " + e.message;
+    return e;
+  }
+  out.images.push_back(*info);
+  out.spec.images.push_back(std::move(bytes));
   return OkStatus();
 }
 

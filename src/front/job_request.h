@@ -3,7 +3,8 @@
 // The two inference routes accept different shapes (/analyze: JSON or
 // multipart/form-data; /v1/chat/completions: OpenAI JSON) but validate the
 // same things the same way: the prompt (UTF-8, size; an empty prompt with an
-// image becomes kDefaultPrompt), the image (size, then image::SniffImage),
+// image becomes kDefaultPrompt), each image (size, count, total size, then
+// image::SniffImage),
 // the sampling parameters (types and ranges), the fault spec (only with
 // --allow-fault-injection) and the timeout. Every error is a typed value
 // (kInvalidRequest, kPayloadTooLarge, the image codes) whose message names
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,7 +34,7 @@ struct JobRequest {
   supervisor::JobSpec spec;
   bool stream = false;
   bool include_usage = false;       // chat: stream_options.include_usage
-  std::optional<image::Info> image;  // set when an image was attached
+  std::vector<image::Info> images;  // one per attached image, in order
 };
 
 struct ParseOptions {
@@ -42,6 +44,8 @@ struct ParseOptions {
 
 // Shared checks.
 Status ValidatePrompt(std::string& prompt, bool has_image, const Limits& limits);
+// Checks one more image against the per-image, count and total limits, sniffs
+// it, and appends it to out.spec.images and out.images.
 Status AttachImage(std::string bytes, const Limits& limits, JobRequest& out);
 // Reads max_tokens / max_completion_tokens, temperature, top_p, top_k, seed,
 // stop from a JSON object; absent fields keep their defaults.

@@ -13,9 +13,10 @@ namespace vigil::front {
 
 struct Limits {
   size_t max_body_bytes = 64u << 20;    // whole request body
-  size_t max_image_bytes = 32u << 20;   // --max-image-bytes, decoded image
+  size_t max_image_bytes = 32u << 20;   // --max-image-bytes, each decoded image
+  size_t max_total_image_bytes = 48u << 20;  // --max-total-image-bytes, all images of a request
   size_t max_prompt_bytes = 64u << 10;  // UTF-8 bytes of the prompt
-  int max_images = 1;                   // per request
+  int max_images = 8;                   // --max-images, per request (<= protocol::kMaxJobImages)
   int64_t max_tokens = 4096;            // ceiling for max_tokens
   int64_t default_max_tokens = 256;
   size_t max_header_bytes = 16u << 10;  // request line + header fields

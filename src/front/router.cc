@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "front/routes/ollama_common.h"
 #include "front/routes/routes.h"
 #include "front/text.h"
 
@@ -27,6 +28,13 @@ constexpr Route kRoutes[] = {
     {"GET", "/readyz", HandleReady, true},
     {"GET", "/metrics", HandleMetrics, false},
     {"GET", "/v1/workers", HandleWorkers, false},
+    {"GET", "/", HandleHome, true},
+    {"POST", "/api/chat", HandleOllamaChat, false},
+    {"POST", "/api/generate", HandleOllamaGenerate, false},
+    {"GET", "/api/tags", HandleOllamaTags, false},
+    {"POST", "/api/show", HandleOllamaShow, false},
+    {"GET", "/api/ps", HandleOllamaPs, false},
+    {"GET", "/api/version", HandleOllamaVersion, true},
 };
 
 }  // namespace
@@ -51,14 +59,17 @@ void Router::Handle(const std::shared_ptr<Exchange>& ex) {
     path_known = true;
     if (r.method == req.method) match = &r;
   }
+  // Ollama's clients read {"error": "message"} on its /api/ paths.
+  const bool ollama_path = req.path.starts_with("/api/");
+  auto refuse = [&](const Error& e) { ollama_path ? ollama::RespondError(ex, e) : ex->RespondError(e); };
   if (!match) {
-    ex->RespondError(path_known ? MakeError(ErrorCode::kMethodNotAllowed, req.method + " is not allowed on " + req.path)
-                                : MakeError(ErrorCode::kNotFound, "no route " + ForLog(req.path, 100)));
+    refuse(path_known ? MakeError(ErrorCode::kMethodNotAllowed, req.method + " is not allowed on " + req.path)
+                      : MakeError(ErrorCode::kNotFound, "no route " + ForLog(req.path, 100)));
     return;
   }
   ex->set_route(std::string(match->path));
   if (!match->open && !Authorized(req)) {
-    ex->RespondError(MakeError(ErrorCode::kUnauthorized, "missing or wrong API key (Authorization: Bearer KEY)"));
+    refuse(MakeError(ErrorCode::kUnauthorized, "missing or wrong API key (Authorization: Bearer KEY)"));
     return;
   }
   match->handler(context_, ex);

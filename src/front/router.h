@@ -3,10 +3,13 @@
 //   request POST /analyze 200 153ms attempts=2 id=r1f
 //
 // Routes: POST /analyze, POST /v1/chat/completions, GET /v1/models,
-// GET /health /livez /ready /readyz /metrics /v1/workers. Unknown paths get
-// 404 not_found, known paths with another method 405 method_not_allowed.
-// With an API key every route but /health, /livez, /ready, /readyz needs
-// "Authorization: Bearer KEY" (constant-time comparison), else 401.
+// GET /health /livez /ready /readyz /metrics /v1/workers, GET / (the web
+// page or "is running"), Ollama's /api/chat /api/generate /api/tags /api/show
+// /api/ps /api/version. Unknown paths get 404 not_found, known paths with
+// another method 405 method_not_allowed; under /api/ in Ollama's error shape.
+// With an API key every route but /, /health, /livez, /ready, /readyz,
+// /api/version needs "Authorization: Bearer KEY" (constant-time
+// comparison), else 401.
 //
 // Thread-safety: none; the event-loop thread only.
 #pragma once

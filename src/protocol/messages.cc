@@ -57,6 +57,20 @@ class FieldReader {
     if (v && !v->is_object()) { Fail(key, "is not an object"); return nullptr; }
     return v;
   }
+  // An array of token ids (0 .. INT32_MAX), at most max_len of them.
+  void Tokens(const char* key, std::vector<int32_t>& out, size_t max_len) {
+    const json* v = Find(key, false);
+    if (!v) return;
+    if (!v->is_array()) return Fail(key, "is not an array");
+    if (v->size() > max_len) return Fail(key, "has too many entries");
+    out.reserve(v->size());
+    for (const auto& t : *v) {
+      if (!t.is_number_unsigned() || t.get<uint64_t>() > uint64_t(INT32_MAX)) {
+        return Fail(key, "holds a value that is not a token id");
+      }
+      out.push_back(static_cast<int32_t>(t.get<uint64_t>()));
+    }
+  }
   const json* Array(const char* key, bool required) {
     const json* v = Find(key, required);
     if (v && !v->is_array()) { Fail(key, "is not an array"); return nullptr; }
@@ -99,6 +113,84 @@ Result<T> Finish(FieldReader& r, T value) {
   return value;
 }
 
+Error Malformed(std::string what) { return MakeError(ErrorCode::kInternal, "malformed " + what); }
+
+json MessagesJson(const std::vector<ChatMessage>& messages) {
+  json out = json::array();
+  for (const auto& msg : messages) {
+    json parts = json::array();
+    for (const auto& p : msg.content) {
+      if (p.kind == ContentPart::Kind::kImage) {
+        parts.push_back({{"type", "image"}});
+      } else {
+        parts.push_back({{"type", "text"}, {"text", p.text}});
+      }
+    }
+    out.push_back({{"role", msg.role}, {"content", std::move(parts)}});
+  }
+  return out;
+}
+
+Result<std::vector<ChatMessage>> ParseMessages(const json& array) {
+  if (array.size() > 4096) return Malformed("job.messages: too many");
+  std::vector<ChatMessage> out;
+  for (const json& j : array) {
+    if (!j.is_object()) return Malformed("job.messages: not an object");
+    FieldReader r(j, "job.messages[]");
+    ChatMessage msg;
+    r.String("role", msg.role, true, 64);
+    const json* content = r.Array("content", true);
+    if (!r.ok()) return r.error();
+    for (const json& pj : *content) {
+      if (!pj.is_object()) return Malformed("job.messages[].content: not an object");
+      FieldReader pr(pj, "job.messages[].content[]");
+      std::string type;
+      ContentPart part;
+      pr.String("type", type, true, 16);
+      if (type == "text") {
+        pr.String("text", part.text, true, kMaxHeaderBytes);
+      } else if (type == "image") {
+        part.kind = ContentPart::Kind::kImage;
+      } else if (pr.ok()) {
+        pr.Fail("type", "is neither text nor image");
+      }
+      if (!pr.ok()) return pr.error();
+      msg.content.push_back(std::move(part));
+    }
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+// The payload cut at the sizes the header lists; they must cover it exactly.
+Result<std::vector<std::string>> SplitImages(const json& sizes, const std::string& payload) {
+  if (sizes.size() > kMaxJobImages) return Malformed("job.images: too many");
+  std::vector<std::string> out;
+  size_t at = 0;
+  for (const json& s : sizes) {
+    const json* bytes = s.is_object() && s.contains("bytes") ? &s["bytes"] : nullptr;
+    if (!bytes || !bytes->is_number_unsigned()) return Malformed("job.images[].bytes");
+    const uint64_t n = bytes->get<uint64_t>();
+    if (n == 0 || n > payload.size() - at) return Malformed("job.images[].bytes: out of range");
+    out.push_back(payload.substr(at, n));
+    at += n;
+  }
+  if (at != payload.size()) return Malformed("job.images: sizes do not cover the payload");
+  return out;
+}
+
+Result<ImageFacts> ParseImageFacts(const json& i) {
+  if (!i.is_object()) return Malformed("done.image: not an object");
+  FieldReader ir(i, "done.image");
+  ImageFacts img;
+  ir.Int64("width", img.width, true, 0, kMaxI);
+  ir.Int64("height", img.height, true, 0, kMaxI);
+  ir.Int64("model_width", img.model_width, true, 0, kMaxI);
+  ir.Int64("model_height", img.model_height, true, 0, kMaxI);
+  ir.String("format", img.format, false, 32);
+  return Finish(ir, img);
+}
+
 }  // namespace
 
 Frame ToFrame(const Hello& m) {
@@ -115,7 +207,7 @@ Frame ToFrame(const Loaded& m) {
                           {"n_params", f.n_params}, {"device", f.device},
                           {"device_memory_total", f.device_memory_total},
                           {"device_memory_free", f.device_memory_free},
-                          {"gpu_layers", f.gpu_layers}}}});
+                          {"gpu_layers", f.gpu_layers}, {"chat_template", f.chat_template}}}});
 }
 
 Frame ToFrame(const Job& m) {
@@ -130,18 +222,35 @@ Frame ToFrame(const Job& m) {
     h["fault"] = {{"kind", m.fault->kind}, {"at", m.fault->at},
                   {"after_tokens", m.fault->after_tokens}, {"exit_code", m.fault->exit_code}};
   }
-  return Make(MessageType::kJob, std::move(h), m.image);
+  if (!m.resume_tokens.empty()) h["resume_tokens"] = m.resume_tokens;
+  if (!m.messages.empty()) h["messages"] = MessagesJson(m.messages);
+  std::string payload;
+  if (!m.images.empty()) {
+    json sizes = json::array();
+    size_t total = 0;
+    for (const auto& img : m.images) total += img.size();
+    payload.reserve(total);
+    for (const auto& img : m.images) {
+      sizes.push_back({{"bytes", img.size()}});
+      payload += img;
+    }
+    h["images"] = std::move(sizes);
+  }
+  return Make(MessageType::kJob, std::move(h), std::move(payload));
 }
 
 Frame ToFrame(const Cancel& m) { return Make(MessageType::kCancel, {{"job", m.job_id}}); }
 
 Frame ToFrame(const Progress& m) {
-  return Make(MessageType::kProgress,
-              {{"job", m.job_id}, {"phase", m.phase}, {"done", m.done}, {"total", m.total}});
+  json h = {{"job", m.job_id}, {"phase", m.phase}, {"done", m.done}, {"total", m.total}};
+  if (m.image > 0) h["image"] = m.image;
+  return Make(MessageType::kProgress, std::move(h));
 }
 
 Frame ToFrame(const Piece& m) {
-  return Make(MessageType::kPiece, {{"job", m.job_id}, {"text", m.text}});
+  json h = {{"job", m.job_id}, {"text", m.text}};
+  if (!m.tokens.empty()) h["tokens"] = m.tokens;
+  return Make(MessageType::kPiece, std::move(h));
 }
 
 Frame ToFrame(const Done& m) {
@@ -155,10 +264,14 @@ Frame ToFrame(const Done& m) {
                          {"prefill_ms", m.timings.prefill_ms},
                          {"decode_ms", m.timings.decode_ms}}}};
   if (m.device_memory_free > 0) h["device_memory_free"] = m.device_memory_free;
-  if (m.image) {
-    h["image"] = {{"width", m.image->width}, {"height", m.image->height},
-                  {"model_width", m.image->model_width}, {"model_height", m.image->model_height},
-                  {"format", m.image->format}};
+  if (!m.images.empty()) {
+    json all = json::array();
+    for (const auto& i : m.images) {
+      all.push_back({{"width", i.width}, {"height", i.height}, {"model_width", i.model_width},
+                     {"model_height", i.model_height}, {"format", i.format}});
+    }
+    h["image"] = all[0];  // what a version-2 peer without "images" reads
+    h["images"] = std::move(all);
   }
   return Make(MessageType::kDone, std::move(h));
 }
@@ -202,6 +315,7 @@ Result<Loaded> ParseLoaded(const Frame& f) {
     mr.Int64("device_memory_total", x.device_memory_total, false, 0, kMaxI);
     mr.Int64("device_memory_free", x.device_memory_free, false, 0, kMaxI);
     mr.Int64("gpu_layers", x.gpu_layers, false, 0, 1 << 20);
+    mr.String("chat_template", x.chat_template, false, 64);
     if (!mr.ok()) return mr.error();
   }
   return Finish(r, m);
@@ -213,6 +327,7 @@ Result<Job> ParseJob(Frame f) {
   r.U64("job", m.job_id, true);
   r.String("prompt", m.prompt, true, kMaxHeaderBytes);
   r.Int64("max_image_pixels", m.max_image_pixels, false, 0, kMaxI);
+  r.Tokens("resume_tokens", m.resume_tokens, 1u << 20);
   if (const json* p = r.Object("params", true)) {
     FieldReader pr(*p, "job.params");
     auto& s = m.params;
@@ -244,7 +359,19 @@ Result<Job> ParseJob(Frame f) {
     if (!fr.ok()) return fr.error();
     m.fault = spec;
   }
-  m.image = std::move(f.payload);
+  if (!r.ok()) return r.error();
+  if (const json* msgs = r.Array("messages", false)) {
+    Result<std::vector<ChatMessage>> parsed = ParseMessages(*msgs);
+    if (!parsed) return parsed.error();
+    m.messages = std::move(*parsed);
+  }
+  if (const json* sizes = r.Array("images", false)) {
+    Result<std::vector<std::string>> images = SplitImages(*sizes, f.payload);
+    if (!images) return images.error();
+    m.images = std::move(*images);
+  } else if (!f.payload.empty()) {
+    m.images.push_back(std::move(f.payload));  // a version-2 peer's single image
+  }
   return Finish(r, std::move(m));
 }
 
@@ -262,6 +389,7 @@ Result<Progress> ParseProgress(const Frame& f) {
   r.String("phase", m.phase, true, 64);
   r.Int64("done", m.done, false, 0, kMaxI);
   r.Int64("total", m.total, false, 0, kMaxI);
+  r.Int64("image", m.image, false, 0, kMaxJobImages);
   return Finish(r, m);
 }
 
@@ -270,6 +398,7 @@ Result<Piece> ParsePiece(const Frame& f) {
   Piece m;
   r.U64("job", m.job_id, true);
   r.String("text", m.text, true, kMaxHeaderBytes);
+  r.Tokens("tokens", m.tokens, 1u << 16);
   return Finish(r, m);
 }
 
@@ -294,16 +423,17 @@ Result<Done> ParseDone(const Frame& f) {
     tr.Double("decode_ms", m.timings.decode_ms, false, 0, 1e9);
     if (!tr.ok()) return tr.error();
   }
-  if (const json* i = r.Object("image", false)) {
-    FieldReader ir(*i, "done.image");
-    ImageFacts img;
-    ir.Int64("width", img.width, true, 0, kMaxI);
-    ir.Int64("height", img.height, true, 0, kMaxI);
-    ir.Int64("model_width", img.model_width, true, 0, kMaxI);
-    ir.Int64("model_height", img.model_height, true, 0, kMaxI);
-    ir.String("format", img.format, false, 32);
-    if (!ir.ok()) return ir.error();
-    m.image = img;
+  if (const json* all = r.Array("images", false)) {
+    if (all->size() > kMaxJobImages) return MakeError(ErrorCode::kInternal, "malformed done.images: too many");
+    for (const json& i : *all) {
+      Result<ImageFacts> img = ParseImageFacts(i);
+      if (!img) return img.error();
+      m.images.push_back(std::move(*img));
+    }
+  } else if (const json* i = r.Object("image", false)) {
+    Result<ImageFacts> img = ParseImageFacts(*i);
+    if (!img) return img.error();
+    m.images.push_back(std::move(*img));
   }
   return Finish(r, m);
 }

@@ -41,6 +41,9 @@ struct ModelFacts {
   int64_t device_memory_total = 0;  // bytes, as ggml reports them; 0 if unknown
   int64_t device_memory_free = 0;   // the whole device's, not this worker's
   int64_t gpu_layers = 0;           // layers offloaded to the device (0: CPU only)
+  // How prompts are formatted: "gguf" (the model's own chat template) or
+  // "builtin:<name>" (the model has none); empty: unknown.
+  std::string chat_template;
 };
 
 struct Loaded {
@@ -71,13 +74,44 @@ struct FaultSpec {
   int64_t exit_code = 1;
 };
 
+// One part of a chat message: text, or the next image of the job (images
+// are referenced in order: the i-th image part is Job::images[i]).
+struct ContentPart {
+  enum class Kind { kText, kImage };
+  Kind kind = Kind::kText;
+  std::string text;  // kText only
+};
+
+// A conversation turn as the client sent it; the worker renders the model's
+// chat template over these.
+struct ChatMessage {
+  std::string role;  // system | user | assistant (developer arrives as system)
+  std::vector<ContentPart> content;
+};
+
+inline constexpr size_t kMaxJobImages = 64;  // per job, whatever the front allows
+
 struct Job {
   uint64_t job_id = 0;
+  // Text-only view of the request (logs, fingerprint, chaos engine, and the
+  // whole user turn when `messages` is empty).
   std::string prompt;
+  // The conversation (chat route). Empty: one user turn holding every image,
+  // then `prompt`. Its image parts, when present, number images.size().
+  std::vector<ChatMessage> messages;
   SamplingParams params;
   int64_t max_image_pixels = 0;  // 0: worker default
   std::optional<FaultSpec> fault;
-  std::string image;  // payload: encoded image bytes; empty for text-only
+  // Tokens this job already generated on a worker that died (optional): the
+  // worker prefills them after the prompt, streams their text again (the
+  // supervisor skips what the client has), counts them as generated, and
+  // continues from there. A worker that ignores the field starts over, which
+  // is slower and, for a sampled job, may diverge (the supervisor then fails
+  // the job rather than send a different text).
+  std::vector<int32_t> resume_tokens;
+  // Encoded image bytes, in the order the conversation places them. On the
+  // wire: header images [{bytes}...], payload their concatenation.
+  std::vector<std::string> images;
 };
 
 struct Cancel {
@@ -89,11 +123,16 @@ struct Progress {
   std::string phase;  // image_decode | image_encode | prefill
   int64_t done = 0;
   int64_t total = 0;
+  int64_t image = 0;  // image_decode/image_encode: which image, from 1; 0: not about one image
 };
 
 struct Piece {
   uint64_t job_id = 0;
   std::string text;  // whole UTF-8 characters only
+  // The ids of the tokens sampled since the previous piece (optional): the
+  // supervisor sends them back as Job::resume_tokens when the job must move
+  // to another worker, so the generation resumes instead of starting over.
+  std::vector<int32_t> tokens;
 };
 
 struct Usage {
@@ -122,7 +161,7 @@ struct Done {
   std::string finish_reason;  // stop | length | cancelled
   Usage usage;
   Timings timings;
-  std::optional<ImageFacts> image;
+  std::vector<ImageFacts> images;  // one per image of the job, in order
   int64_t device_memory_free = 0;  // bytes free on the worker's device after the job; 0: unknown
 };
 

@@ -27,7 +27,7 @@ struct JobTag {
 };
 
 struct CrashReport {
-  std::string cause;        // signal | exit | oom | hung | protocol_error | cancel_timeout | fatal_config | load_out_of_memory | spawn_failed
+  std::string cause;        // signal | exit | oom | sandbox_violation | hung | protocol_error | cancel_timeout | fatal_config | load_out_of_memory | spawn_failed
   int signal = 0;           // 0 unless a signal ended it
   std::string signal_name;  // "SIGSEGV"
   int exit_code = -1;       // -1 unless it exited

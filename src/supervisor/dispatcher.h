@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,8 +36,11 @@ namespace vigil::supervisor {
 using JobId = uint64_t;
 
 struct JobSpec {
-  std::string prompt;
-  std::string image;  // encoded image bytes, already sniffed; may be empty
+  std::string prompt;  // text-only view; the whole user turn when messages is empty
+  // The chat conversation, its image parts referring to images in order;
+  // empty: one user turn holding every image, then prompt.
+  std::vector<protocol::ChatMessage> messages;
+  std::vector<std::string> images;  // encoded image bytes, each already sniffed; may be empty
   protocol::SamplingParams params;
   std::optional<protocol::FaultSpec> fault;  // set only with --allow-fault-injection
   bool fault_on_every_attempt = false;       // else the fault applies to attempt 1 only

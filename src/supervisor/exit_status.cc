@@ -52,6 +52,13 @@ ExitInfo DescribeExit(int status, KillReason kill_reason, bool stopping, bool me
     if (sig == SIGKILL && kill_reason != KillReason::kNone) return Killed(kill_reason, sig);
     info.signal = sig;
     info.detail = "killed by signal " + std::to_string(sig) + " (" + SignalName(sig) + ")";
+    // The worker's seccomp filter traps a forbidden call with SIGSYS
+    // (worker/sandbox.h); nothing else in a worker raises it.
+    if (sig == SIGSYS) {
+      info.cause = "sandbox_violation";
+      info.detail = "sandbox violation, " + info.detail;
+      return info;
+    }
     // The kernel's OOM killer sends SIGKILL; an allocation failure inside the
     // worker ends in abort() after a bad_alloc message on stderr.
     info.cause = mentions_oom ? "oom" : "signal";

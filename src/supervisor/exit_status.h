@@ -19,7 +19,7 @@ enum class KillReason { kNone, kHung, kProtocolError, kCancelTimeout, kShutdown 
 std::string_view KillReasonName(KillReason reason);
 
 struct ExitInfo {
-  // signal | exit | oom | fatal_config | protocol_error | hung |
+  // signal | exit | oom | sandbox_violation | fatal_config | protocol_error | hung |
   // cancel_timeout | shutdown | clean | spawn_failed
   std::string cause;
   int signal = 0;          // 0 unless killed by a signal

@@ -26,7 +26,14 @@ void Number(Sha256& h, double v) {
 std::string Fingerprint(const JobSpec& spec) {
   Sha256 h;
   Field(h, "vigil-input-v1");
-  Field(h, spec.image);
+  // Zero or one image hashes as before multi-image requests existed, so
+  // quarantine entries keep their meaning.
+  if (spec.images.size() <= 1) {
+    Field(h, spec.images.empty() ? std::string_view() : std::string_view(spec.images[0]));
+  } else {
+    Field(h, "images:" + std::to_string(spec.images.size()));
+    for (const auto& img : spec.images) Field(h, img);
+  }
   Field(h, spec.prompt);
   const auto& p = spec.params;
   Field(h, std::to_string(p.max_tokens));
@@ -46,6 +53,18 @@ std::string Fingerprint(const JobSpec& spec) {
   }
   auto digest = h.Finish();
   return ToHex(digest.data(), digest.size());
+}
+
+std::vector<std::string> ImageFingerprints(const JobSpec& spec) {
+  std::vector<std::string> out;
+  for (const std::string& image : spec.images) {
+    Sha256 h;
+    Field(h, "vigil-image-v1");  // never equal to a request fingerprint
+    Field(h, image);
+    auto digest = h.Finish();
+    out.push_back(ToHex(digest.data(), digest.size()));
+  }
+  return out;
 }
 
 }  // namespace vigil::supervisor

@@ -5,10 +5,15 @@
 // that asks for a crash is a different input from the same prompt without
 // one). Length prefixes keep ("ab","c") and ("a","bc") apart.
 //
+// An image fingerprint is SHA-256 over the image bytes alone: a crash
+// while a worker decodes or encodes an image is the image's fault, whatever
+// prompt or parameters came with it (supervisor_impl.h, Blame).
+//
 // Thread-safety: pure.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "supervisor/dispatcher.h"
 
@@ -16,6 +21,9 @@ namespace vigil::supervisor {
 
 // 64 hex digits.
 std::string Fingerprint(const JobSpec& spec);
+
+// One per image of the spec, in order; 64 hex digits each.
+std::vector<std::string> ImageFingerprints(const JobSpec& spec);
 
 // The first 16 hex digits, for logs.
 inline std::string ShortFingerprint(const std::string& fp) { return fp.substr(0, 16); }

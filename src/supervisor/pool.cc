@@ -29,8 +29,14 @@ Pool::Pool(asio::io_context& io, const SupervisorOptions& options, PoolListener&
     auto slot = std::unique_ptr<Slot>(new Slot{
         .index = i,
         .device = SlotDevice(options.worker_devices, i),
-        .policy = RestartPolicy(options.restart_intensity, options.restart_period,
-                                options.backoff_min, options.backoff_max),
+        .policy = RestartPolicy(RestartLimits{
+            .load_failures_before_hold = options.restart_intensity + 1,
+            .hold = options.restart_period,
+            .load_backoff_min = options.backoff_min,
+            .load_backoff_max = options.backoff_max,
+            .service_first_delay = options.service_restart_delay,
+            .service_backoff_min = std::max(options.backoff_min, options.service_restart_delay),
+            .service_backoff_max = options.service_backoff_max}),
         .timer = std::make_unique<asio::steady_timer>(io)});
     slots_.push_back(std::move(slot));
   }
@@ -210,7 +216,7 @@ void Pool::MaybeFinishStop() {
 
 void Pool::OnWorkerLoaded(WorkerHandle& w, const protocol::Loaded& loaded) {
   if (model_name_.empty()) model_name_ = loaded.model.name;
-  (void)w;
+  slots_[w.slot()]->policy.OnLoaded();
   listener_.OnWorkerAvailable();
 }
 
@@ -254,7 +260,7 @@ void Pool::OnWorkerExited(WorkerHandle& w, const ExitInfo& info, const CrashRepo
   if (stopping_) {
     slot.state = SlotState::kStopped;
   } else {
-    ScheduleRestart(slot, info, report, w.load_error());
+    ScheduleRestart(slot, info, report, w.load_error(), w.loaded().has_value());
   }
   if (!lost.empty()) {
     CrashReport base = report ? *report : CrashReport{.cause = info.cause, .detail = info.detail};
@@ -265,7 +271,7 @@ void Pool::OnWorkerExited(WorkerHandle& w, const ExitInfo& info, const CrashRepo
 }
 
 void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report,
-                           const std::optional<Error>& load_error) {
+                           const std::optional<Error>& load_error, bool had_loaded) {
   const bool exec_failed = info.exit_code == 127 && report && report->state == "starting";
   if (load_error && load_error->code == ErrorCode::kOutOfMemory) return HoldForMemory(slot, info, *load_error);
   if (info.cause == "fatal_config" || exec_failed) {
@@ -281,27 +287,29 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
     return;
   }
   const TimePoint now = Clock::now();
-  // A crash with jobs running is charged to their inputs (quarantine), not
-  // to the slot's restart intensity: poison inputs must not hold the pool.
-  const bool counted = !report || report->jobs.empty();
-  auto decision = slot.policy.OnExit(now, counted);
+  // restart_policy.h: a crash in service restarts at once and is never held;
+  // a crash at load backs off and, in a loop, holds the slot.
+  const auto death = had_loaded ? RestartPolicy::Death::kInService : RestartPolicy::Death::kAtLoad;
+  auto decision = slot.policy.OnExit(now, death);
   slot.incarnation++;
   slot.restarts++;
   slot.restart_at = decision.at;
   if (decision.hold) {
     slot.state = SlotState::kHeld;
-    slot.reason = std::to_string(decision.restarts_in_period) + " restarts within " +
-                  std::to_string(options_.restart_period.count()) +
-                  " s (restart intensity exceeded); last: " + info.detail;
+    char hold_s[32];
+    std::snprintf(hold_s, sizeof hold_s, "%.0f", Seconds(decision.at - now));
+    slot.reason = "crash loop at load (restart intensity exceeded): " + std::to_string(decision.load_failures) +
+                  " loads in a row failed (a broken model, driver or flag?); next attempt in " +
+                  hold_s + " s; last: " + info.detail;
     events_(LogLevel::kError, "worker_restarts_held",
-            {{"slot", slot.index}, {"reason", slot.reason},
+            {{"slot", slot.index}, {"reason", slot.reason}, {"load_failures", decision.load_failures},
              {"hold_s", Seconds(decision.at - now)}});
     if (!AnyCanServeSoon()) listener_.OnPoolUnavailable();
   } else {
     slot.state = SlotState::kRestarting;
     events_(LogLevel::kInfo, "worker_restart_scheduled",
             {{"slot", slot.index}, {"in_ms", Seconds(decision.at - now) * 1000},
-             {"cause", info.cause}});
+             {"cause", info.cause}, {"at_load", !had_loaded}});
   }
   slot.timer->expires_at(decision.at);
   slot.timer->async_wait([this, &slot, hold = decision.hold,

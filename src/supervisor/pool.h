@@ -1,10 +1,12 @@
 // pool.h: the workers of one model: N slots, each running one incarnation
-// of a worker at a time, restarted with backoff under a restart intensity.
+// of a worker at a time, restarted as restart_policy.h decides: at once
+// after a crash in service, with backoff and finally a hold after crashes
+// at load.
 //
 // Slot state machine (the worker inside has its own, worker_handle.h):
 //
 //   kRunning --worker exited unasked--> kRestarting --backoff--> kRunning (incarnation+1)
-//   kRunning --exited, intensity exceeded--> kHeld --restart_period--> kRunning
+//   kRunning --crash loop at load--> kHeld --restart_period--> kRunning
 //   kRunning --exit code 2, or exec failed--> kFailed   (never respawned)
 //   any --StopAll()--> kStopped
 //
@@ -149,8 +151,9 @@ class Pool : public WorkerHandle::Delegate {
   std::vector<Slot*> Serving() const;
   static void RememberImage(Slot& slot, uint64_t image_key);
   // load_error: the typed cause a worker gave for failing to load, if any.
+  // had_loaded: the worker had sent `loaded` (a crash in service, not at load).
   void ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* report,
-                       const std::optional<Error>& load_error = std::nullopt);
+                       const std::optional<Error>& load_error = std::nullopt, bool had_loaded = false);
   void HoldForMemory(Slot& slot, const ExitInfo& info, const Error& load_error);
   void RecordCrash(Slot& slot, const CrashReport& report);
   void MaybeFinishStop();

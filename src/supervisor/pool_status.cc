@@ -109,7 +109,7 @@ nlohmann::json Pool::SlotJson(const Slot& slot) const {
                     {"n_params", m.n_params}, {"device", m.device},
                     {"device_memory_total", m.device_memory_total},
                     {"device_memory_free", m.device_memory_free},
-                    {"gpu_layers", m.gpu_layers}};
+                    {"gpu_layers", m.gpu_layers}, {"chat_template", m.chat_template}};
     }
   }
   nlohmann::json crashes = nlohmann::json::array();

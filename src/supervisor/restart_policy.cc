@@ -3,29 +3,39 @@
 #include <algorithm>
 
 namespace vigil::supervisor {
+namespace {
 
-RestartPolicy::RestartPolicy(int intensity, Clock::duration period, Clock::duration backoff_min,
-                             Clock::duration backoff_max)
-    : intensity_(std::max(0, intensity)),
-      period_(period),
-      backoff_min_(backoff_min),
-      backoff_max_(std::max(backoff_min, backoff_max)) {}
+// min * 2^doublings, capped at max, without overflow.
+Clock::duration Backoff(Clock::duration min, Clock::duration max, int doublings) {
+  Clock::duration delay = min;
+  for (int i = 0; i < doublings && delay < max; ++i) delay *= 2;
+  return std::min(delay, max);
+}
 
-RestartPolicy::Decision RestartPolicy::OnExit(TimePoint now, bool counts_toward_intensity) {
-  while (!restarts_.empty() && now - restarts_.front() >= period_) restarts_.pop_front();
-  if (counts_toward_intensity) restarts_.push_back(now);
+}  // namespace
+
+RestartPolicy::RestartPolicy(RestartLimits limits) : limits_(limits) {
+  limits_.load_failures_before_hold = std::max(1, limits_.load_failures_before_hold);
+  limits_.load_backoff_max = std::max(limits_.load_backoff_min, limits_.load_backoff_max);
+  limits_.service_backoff_min = std::max(limits_.service_backoff_min, Clock::duration(1));
+  limits_.service_backoff_max = std::max(limits_.service_backoff_min, limits_.service_backoff_max);
+}
+
+RestartPolicy::Decision RestartPolicy::OnExit(TimePoint now, Death death) {
   Decision d;
-  d.restarts_in_period = static_cast<int>(restarts_.size());
-  if (d.restarts_in_period > intensity_) {
-    d.hold = true;
-    d.at = now + period_;
+  if (death == Death::kInService) {
+    // At once the first time: a lone crash costs nothing but a load.
+    const int n = ++service_exits_;
+    d.at = n == 1 ? now + limits_.service_first_delay : now + Backoff(limits_.service_backoff_min, limits_.service_backoff_max, n - 2);
     return d;
   }
-  // backoff_min * 2^(n-1), computed without overflow.
-  Clock::duration delay = backoff_min_;
-  for (int i = 1; i < consecutive_ + 1 && delay < backoff_max_; ++i) delay *= 2;
-  ++consecutive_;
-  d.at = now + std::min(delay, backoff_max_);
+  d.load_failures = ++load_failures_;
+  if (d.load_failures >= limits_.load_failures_before_hold) {
+    d.hold = true;
+    d.at = now + limits_.hold;
+    return d;
+  }
+  d.at = now + Backoff(limits_.load_backoff_min, limits_.load_backoff_max, d.load_failures - 1);
   return d;
 }
 

@@ -61,8 +61,15 @@ JobId SupervisorImpl::Submit(JobSpec spec, std::shared_ptr<JobObserver> observer
   };
   if (draining_) return reject(ErrorCode::kNotReady, "the server is shutting down", true);
   std::string fingerprint = Fingerprint(spec);
+  std::vector<std::string> image_fingerprints = ImageFingerprints(spec);
   if (quarantine_.IsQuarantined(fingerprint, now)) {
     return reject(ErrorCode::kInputQuarantined, QuarantineMessage(fingerprint, now), false);
+  }
+  for (const std::string& image : image_fingerprints) {
+    if (quarantine_.IsQuarantined(image, now)) {
+      return reject(ErrorCode::kInputQuarantined,
+                    "an image of this request: " + QuarantineMessage(image, now), false);
+    }
   }
   if (started_ && !pool_->AnyCanServeSoon()) {
     Error e = pool_->NotReadyError();
@@ -76,9 +83,11 @@ JobId SupervisorImpl::Submit(JobSpec spec, std::shared_ptr<JobObserver> observer
   auto job = std::make_unique<JobRecord>();
   job->id = id;
   job->fingerprint = std::move(fingerprint);
+  job->image_fingerprints = std::move(image_fingerprints);
   job->deterministic = spec.params.temperature == 0 || spec.params.seed != 0;
   // Routing only: a collision costs an embedding-cache miss, nothing more.
-  if (!spec.image.empty()) job->image_key = std::hash<std::string>{}(spec.image) | 1;
+  // The first image stands for the job's images here.
+  if (!spec.images.empty()) job->image_key = std::hash<std::string>{}(spec.images.front()) | 1;
   auto timeout = options_.request_timeout;
   if (spec.timeout.count() > 0) timeout = std::min(timeout, spec.timeout);
   job->deadline = now + timeout;
@@ -143,11 +152,15 @@ void SupervisorImpl::StartAttempt(JobRecord& job, WorkerHandle& worker) {
   job.running = true;
   job.slot = worker.slot();
   job.attempt_text.clear();
+  job.attempt_tokens.clear();
+  job.attempt_tokens_complete = true;
   protocol::Job msg;
+  msg.resume_tokens = job.resume_tokens;
   msg.job_id = job.id;
   msg.prompt = job.spec.prompt;
   msg.params = job.spec.params;
-  msg.image = job.spec.image;
+  msg.messages = job.spec.messages;
+  msg.images = job.spec.images;
   // A test's fault applies to the first attempt only, unless it asks for all.
   if (job.spec.fault && (job.attempts == 1 || job.spec.fault_on_every_attempt)) {
     msg.fault = job.spec.fault;
@@ -200,6 +213,14 @@ void SupervisorImpl::Fail(JobId id, ErrorCode code, std::string message, bool re
            {"message", message}, {"attempts", job->attempts}});
   job->observer->OnFailed(MakeError(code, std::move(message)), job->attempts, retryable);
   MaybeFinishDrain();
+}
+
+std::optional<std::string> SupervisorImpl::QuarantinedInput(const JobRecord& job, TimePoint now) const {
+  if (quarantine_.IsQuarantined(job.fingerprint, now)) return job.fingerprint;
+  for (const std::string& image : job.image_fingerprints) {
+    if (quarantine_.IsQuarantined(image, now)) return image;
+  }
+  return std::nullopt;
 }
 
 std::string SupervisorImpl::QuarantineMessage(const std::string& fingerprint, TimePoint now) const {

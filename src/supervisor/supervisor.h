@@ -68,10 +68,17 @@ struct SupervisorOptions {
   int quarantine_after = 2;               // crashes on one input before quarantine
   std::chrono::seconds quarantine_for{600};
   bool allow_fault_injection = false;     // passes --allow-fault-injection, keeps JobSpec.fault
-  int restart_intensity = 5;              // more restarts than this ...
-  std::chrono::seconds restart_period{60};  // ... within this: the slot is held a period
+  // Restarts (restart_policy.h). A crash at load backs off from backoff_min
+  // to backoff_max; more than restart_intensity loads failing in a row hold
+  // the slot for restart_period. A crash in service restarts after
+  // service_restart_delay (0: at once), then doubling up to
+  // service_backoff_max until a job finishes; never held.
+  int restart_intensity = 5;
+  std::chrono::seconds restart_period{60};
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{10000};
+  std::chrono::milliseconds service_restart_delay{0};
+  std::chrono::milliseconds service_backoff_max{1000};
   // A worker whose model did not fit its device's memory loads again after
   // this (memory another process holds may come back); not counted as a crash.
   std::chrono::milliseconds oom_retry{30000};

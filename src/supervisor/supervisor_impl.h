@@ -18,21 +18,38 @@
 // Routing: Pump walks the queue in order and asks the pool for the worker
 // with room that suits each job (pool.h: image affinity, least loaded).
 //
-// Replay: when a deterministic job (temperature 0 or a fixed seed) is
-// retried after text reached the client, the new attempt's text is compared
-// with what was delivered; only text past that prefix is passed on, and a
-// divergence ends the job with kWorkerCrashed.
+// Replay: when a job is retried after its worker produced text, the new
+// attempt resumes: it gets the token ids the dead worker sent with its pieces
+// (Job::resume_tokens), prefills them after the prompt in one go instead of
+// generating them again, streams their text again and continues. Its text is
+// compared with what was delivered; only text past that prefix is passed on,
+// and a divergence ends the job with kWorkerCrashed. Without token ids (an
+// engine that sends none) the new attempt starts over, which only a
+// deterministic job (temperature 0 or a fixed seed) may do once text reached
+// the client.
 //
 // Suspects: a worker may run several jobs at once. When it dies (crash,
 // hang kill, protocol break) with one job in it, that job is the sole
 // suspect: the crash is charged to its fingerprint (quarantine after
-// `quarantine_after` such crashes). When it dies with K > 1 jobs in it, the
-// crash proves nothing about any one of them: none is charged, and each
-// becomes a *suspect*, retried (attempts counted as usual) exclusive, i.e.
-// alone in an otherwise idle worker, on every later attempt. A poison input
-// then crashes a worker alone and is charged; an innocent one finishes. A
-// suspect waiting at the queue front reserves a worker (it takes no new
-// shared jobs, drains, and the suspect gets it), so it is not starved.
+// `quarantine_after` charges). When it dies with K > 1 jobs in it, the crash
+// proves nothing about any one of them, and none is charged:
+//   - the first time, each job is retried at once, batched as usual: the
+//     common case (a signal from outside, the host's OOM killer, a driver
+//     fault) costs the K jobs one takeover, and a loaded spare resumes them
+//     all together instead of one after another;
+//   - a job present at a second such crash becomes a *suspect*, retried
+//     exclusive, i.e. alone in an otherwise idle worker, on every later
+//     attempt;
+//   - a crash while a job runs alone is evidence: it charges the fingerprint
+//     once, plus once for each earlier crash the job was present at;
+//   - a shared crash does not use up one of the job's `max_attempts` (it
+//     was not shown to be the job's); there are at most two of them before
+//     the job runs alone, so a job gets at most max_attempts + 2 workers.
+// A poison input therefore crashes its batch twice, then a worker alone, and
+// is quarantined; its innocent batch-mates finish on their alone attempt and
+// are never charged. A suspect waiting at the queue front reserves a worker
+// (it takes no new shared jobs, drains, and the suspect gets it), so it is
+// not starved.
 // Kills the supervisor ordered for other reasons (a cancel ignored, a
 // shutdown) charge no one and make no suspects.
 #pragma once
@@ -59,14 +76,20 @@ struct JobRecord {
   JobSpec spec;
   std::shared_ptr<JobObserver> observer;
   std::string fingerprint;
+  std::vector<std::string> image_fingerprints;  // one per image (fingerprint.h)
   bool deterministic = false;
   uint64_t image_key = 0;     // routing: a hash of the image bytes; 0: none
-  bool suspect = false;       // lost with other jobs: every later attempt runs alone
+  int shared_crashes = 0;     // crashes of a worker that ran it with other jobs, not yet charged
+  int shared_losses = 0;      // all such crashes: they do not use up its attempts
+  bool suspect = false;       // at two such crashes: every later attempt runs alone
   bool running = false;       // else queued
   int slot = -1;              // while running
   int attempts = 0;           // workers that started it
   std::string delivered;      // text passed to the observer
   std::string attempt_text;   // text of the current attempt
+  std::vector<int32_t> attempt_tokens;  // token ids of the current attempt's pieces
+  bool attempt_tokens_complete = true;  // every piece with text carried its ids
+  std::vector<int32_t> resume_tokens;   // sent with the next attempt (resume, not restart)
   std::vector<std::string> crash_details;
   TimePoint deadline;
   std::unique_ptr<boost::asio::steady_timer> timer;
@@ -110,6 +133,8 @@ class SupervisorImpl final : public Supervisor, public PoolListener {
   void Diverged(JobRecord& job);
   std::string CrashMessage(const JobRecord& job) const;
   std::string QuarantineMessage(const std::string& fingerprint, TimePoint now) const;
+  // The job's request or image fingerprint that is quarantined at `now`, if any.
+  std::optional<std::string> QuarantinedInput(const JobRecord& job, TimePoint now) const;
   void MaybeFinishDrain();
   void StopWorkers();
 

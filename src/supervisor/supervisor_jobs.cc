@@ -20,6 +20,8 @@ void SupervisorImpl::OnJobProgress(uint64_t job_id, const protocol::Progress& pr
 void SupervisorImpl::OnJobPiece(uint64_t job_id, const protocol::Piece& piece) {
   JobRecord* job = Find(job_id);
   if (!job) return;
+  job->attempt_tokens.insert(job->attempt_tokens.end(), piece.tokens.begin(), piece.tokens.end());
+  if (!piece.text.empty() && piece.tokens.empty()) job->attempt_tokens_complete = false;
   if (!job->spec.streaming) {
     auto observer = job->observer;
     observer->OnPiece(piece.text);
@@ -84,29 +86,42 @@ std::string SupervisorImpl::CrashMessage(const JobRecord& job) const {
 }
 
 // Kills the supervisor ordered for other reasons (a cancel ignored, a
-// shutdown) say nothing about any input. A crash with several jobs in the
-// worker says nothing about any one of them: each becomes a suspect, run
-// alone from now on, so that its own crash, if it comes, is evidence.
+// shutdown) say nothing about any input. The rest: supervisor_impl.h,
+// "Suspects".
 void SupervisorImpl::Blame(JobRecord& job, const CrashReport& report, TimePoint now) {
   if (report.cause == "cancel_timeout" || report.cause == "shutdown") return;
   if (report.jobs.size() > 1) {
-    if (!job.suspect) {
+    ++job.shared_losses;
+    if (++job.shared_crashes >= 2 && !job.suspect) {
+      job.suspect = true;
       events_(LogLevel::kWarn, "job_suspected",
               {{"job_id", job.id}, {"request_id", job.spec.request_id},
                {"fingerprint", ShortFingerprint(job.fingerprint)},
-               {"jobs_in_worker", report.jobs.size()}, {"cause", report.cause}});
+               {"jobs_in_worker", report.jobs.size()}, {"cause", report.cause},
+               {"shared_crashes", job.shared_crashes}});
     }
-    job.suspect = true;
     return;
   }
-  if (quarantine_.RecordCrash(job.fingerprint, now)) {
+  // A crash while the worker decoded or encoded an image is the image's:
+  // each image of the job is charged, so the same image with another
+  // prompt or max_tokens is refused too. A crash later is the request's.
+  const bool in_image = (report.phase == "image_decode" || report.phase == "image_encode") &&
+                        !job.image_fingerprints.empty();
+  const std::vector<std::string> charged =
+      in_image ? job.image_fingerprints : std::vector<std::string>{job.fingerprint};
+  for (const std::string& fingerprint : charged) {
+    bool quarantined = false;
+    for (int i = 0; i <= job.shared_crashes; ++i) quarantined |= quarantine_.RecordCrash(fingerprint, now);
+    if (!quarantined) continue;
     quarantined_total_++;
     events_(LogLevel::kWarn, "input_quarantined",
-            {{"fingerprint", ShortFingerprint(job.fingerprint)},
+            {{"fingerprint", ShortFingerprint(fingerprint)},
              {"request_id", job.spec.request_id},
-             {"crashes", quarantine_.Crashes(job.fingerprint, now)},
+             {"scope", in_image ? "image" : "request"},
+             {"crashes", quarantine_.Crashes(fingerprint, now)},
              {"for_s", Seconds(options_.quarantine_for)}});
   }
+  job.shared_crashes = 0;  // charged now
 }
 
 void SupervisorImpl::OnJobLost(uint64_t job_id, const CrashReport& report) {
@@ -117,24 +132,31 @@ void SupervisorImpl::OnJobLost(uint64_t job_id, const CrashReport& report) {
   job->slot = -1;
   job->crash_details.push_back(report.detail);
   Blame(*job, report, now);
-  if (quarantine_.IsQuarantined(job->fingerprint, now)) {
+  if (std::optional<std::string> poison = QuarantinedInput(*job, now)) {
     return Fail(job_id, ErrorCode::kWorkerCrashed,
-                CrashMessage(*job) + "; " + QuarantineMessage(job->fingerprint, now), false);
+                CrashMessage(*job) + "; " + QuarantineMessage(*poison, now), false);
   }
-  if (!job->delivered.empty() && !job->deterministic) {
+  // Resume from the longest run of tokens any attempt produced (an attempt
+  // that died before re-emitting its resume tokens sent none of its own).
+  if (job->attempt_tokens_complete && job->attempt_tokens.size() > job->resume_tokens.size()) {
+    job->resume_tokens = std::move(job->attempt_tokens);
+  }
+  if (!job->delivered.empty() && !job->deterministic && job->resume_tokens.empty()) {
     return Fail(job_id, ErrorCode::kWorkerCrashed,
                 CrashMessage(*job) +
-                    " after text was sent; the request is not deterministic, so it was not replayed",
+                    " after text was sent; the request is not deterministic and its worker sent no token ids "
+                    "to resume from, so it was not replayed",
                 true);
   }
-  if (job->attempts >= options_.max_attempts) {
+  if (job->attempts - job->shared_losses >= options_.max_attempts) {
     return Fail(job_id, ErrorCode::kWorkerCrashed, CrashMessage(*job), false);
   }
   retries_total_++;
   events_(LogLevel::kWarn, "job_retried",
           {{"job_id", job_id}, {"request_id", job->spec.request_id},
            {"attempt", job->attempts + 1}, {"cause", report.cause}, {"detail", report.detail},
-           {"replay_chars", job->delivered.size()}, {"exclusive", job->suspect}});
+           {"replay_chars", job->delivered.size()}, {"resume_tokens", job->resume_tokens.size()},
+           {"exclusive", job->suspect}});
   queue_.push_front(job_id);
   Pump();
 }

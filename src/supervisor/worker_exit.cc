@@ -79,6 +79,14 @@ void WorkerHandle::OnExit(int wait_status) {
     info.detail = std::string(kWhat[static_cast<int>(kill_reason_)]) + " (" + kill_why_ +
                   "), killed with SIGKILL";
   }
+  if (info.cause == "sandbox_violation") {
+    // The worker's last words name the call: "sandbox violation: execve (syscall 59)".
+    for (const auto& line : stderr_tail_) {
+      if (auto at = line.find("sandbox violation: "); at != std::string::npos) {
+        info.detail = "killed by the sandbox for calling " + line.substr(at + 19) + " (SIGSYS)";
+      }
+    }
+  }
   if (info.cause == "fatal_config" && load_error_ && load_error_->code == ErrorCode::kOutOfMemory) {
     // Not a bad configuration: the device was full (the slot loads again later).
     info.cause = "load_out_of_memory";

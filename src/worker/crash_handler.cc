@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "worker/sandbox.h"
+
 namespace vigil::worker {
 namespace {
 
@@ -19,6 +21,7 @@ const char* SignalName(int sig) {
     case SIGFPE: return "SIGFPE";
     case SIGILL: return "SIGILL";
     case SIGABRT: return "SIGABRT";
+    case SIGSYS: return "SIGSYS";
   }
   return "?";
 }
@@ -41,8 +44,19 @@ struct Line {
   }
 };
 
-void OnFatalSignal(int sig) {
+void OnFatalSignal(int sig, siginfo_t* info, void*) {
   Line line;
+  if (sig == SIGSYS && info && info->si_code == SYS_SECCOMP) {
+    // The seccomp filter trapped a forbidden call (sandbox.h): name it. The
+    // supervisor reads this line for the crash report's cause.
+    line.Put("vigil-worker: sandbox violation: ");
+    line.Put(TrappedSyscallName(info->si_syscall));
+    line.Put(" (syscall ");
+    line.Put(static_cast<uint64_t>(info->si_syscall));
+    line.Put(")\n");
+    (void)!::write(STDERR_FILENO, line.buf, line.len);
+    line.len = 0;
+  }
   line.Put("vigil-worker: fatal signal ");
   line.Put(static_cast<uint64_t>(sig));
   line.Put(" (");
@@ -51,6 +65,12 @@ void OnFatalSignal(int sig) {
   line.Put(g_state ? PhaseName(g_state->phase.load()) : "unknown");
   line.Put(" job ");
   line.Put(g_state ? g_state->job_id.load() : 0);
+  // kill() from another process (si_code <= 0): not a fault of this worker.
+  if (info && info->si_code <= 0 && info->si_pid != ::getpid()) {
+    line.Put(" (sent by pid ");
+    line.Put(static_cast<uint64_t>(info->si_pid));
+    line.Put(")");
+  }
   line.Put("\n");
   (void)!::write(STDERR_FILENO, line.buf, line.len);
   void* frames[64];
@@ -77,10 +97,10 @@ void InstallCrashHandler(const WorkerState* state) {
   ::sigaltstack(&ss, nullptr);
 
   struct sigaction sa {};
-  sa.sa_handler = OnFatalSignal;
-  sa.sa_flags = SA_ONSTACK | SA_RESETHAND;
+  sa.sa_sigaction = OnFatalSignal;
+  sa.sa_flags = SA_ONSTACK | SA_RESETHAND | SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::sigaction(sig, &sa, nullptr);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS}) ::sigaction(sig, &sa, nullptr);
 }
 
 }  // namespace vigil::worker

@@ -1,9 +1,11 @@
 // crash_handler.h: a last word before the worker dies of a fatal signal.
 //
-// On SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT the handler writes, with
+// On SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT or SIGSYS the handler writes, with
 // async-signal-safe calls only,
 //   vigil-worker: fatal signal 11 (SIGSEGV) in phase decode job 7
-// and a backtrace to stderr (the supervisor keeps stderr's tail for the crash
+// ("(sent by pid N)" appended when another process sent the signal; a SIGSYS
+// from the seccomp filter is first named: "vigil-worker: sandbox violation:
+// execve (syscall 59)") and a backtrace to stderr (the supervisor keeps stderr's tail for the crash
 // report), then re-raises the signal with the default action so the
 // supervisor's waitpid sees the real signal, not an exit code.
 //

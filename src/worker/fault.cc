@@ -1,6 +1,12 @@
 #include "worker/fault.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdint>
 #include <cstdio>
@@ -61,6 +67,45 @@ void Garbage(Channel& channel) {
   for (;;) ::pause();
 }
 
+// The outcome of a forbidden action the sandbox did not kill for: denied
+// (the call failed) or allowed. Either way the worker aborts, so the crash
+// report carries this line.
+[[noreturn]] void Verdict(const char* kind, const char* what, bool denied, int err) {
+  std::fprintf(stderr, "vigil-worker: fault %s: %s %s%s\n", kind, what,
+               denied ? "denied: " : "ALLOWED (the sandbox did not stop it)",
+               denied ? std::strerror(err) : "");
+  std::fflush(stderr);
+  std::abort();
+}
+
+[[noreturn]] void SandboxProbe(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::kSandboxWrite: {
+      const int fd = ::open(kSandboxProbePath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      Verdict("sandbox_write", "open(/tmp/vigil-sandbox-probe, O_WRONLY|O_CREAT)", fd < 0, errno);
+    }
+    case FaultKind::kSandboxExec: {
+      ::execl("/bin/sh", "sh", "-c", "exit 0", static_cast<char*>(nullptr));
+      Verdict("sandbox_exec", "execve(/bin/sh)", true, errno);
+    }
+    case FaultKind::kSandboxConnect: {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) Verdict("sandbox_connect", "socket(AF_INET)", true, errno);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(9);
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      // ECONNREFUSED means the packet went out: the network was reachable.
+      Verdict("sandbox_connect", "connect(127.0.0.1:9)", rc < 0 && errno != ECONNREFUSED, errno);
+    }
+    default: {
+      const int fd = ::open(kForeignFilePath, O_RDONLY | O_CLOEXEC);
+      Verdict("sandbox_read", "open(/root, O_RDONLY)", fd < 0, errno);
+    }
+  }
+}
+
 }  // namespace
 
 std::optional<FaultKind> ParseFaultKind(std::string_view name) {
@@ -72,6 +117,10 @@ std::optional<FaultKind> ParseFaultKind(std::string_view name) {
   if (name == "oom") return FaultKind::kOom;
   if (name == "garbage") return FaultKind::kGarbage;
   if (name == "close_protocol") return FaultKind::kCloseProtocol;
+  if (name == "sandbox_write") return FaultKind::kSandboxWrite;
+  if (name == "sandbox_exec") return FaultKind::kSandboxExec;
+  if (name == "sandbox_connect") return FaultKind::kSandboxConnect;
+  if (name == "sandbox_read") return FaultKind::kSandboxRead;
   return std::nullopt;
 }
 
@@ -85,6 +134,10 @@ const char* FaultKindName(FaultKind kind) {
     case FaultKind::kOom: return "oom";
     case FaultKind::kGarbage: return "garbage";
     case FaultKind::kCloseProtocol: return "close_protocol";
+    case FaultKind::kSandboxWrite: return "sandbox_write";
+    case FaultKind::kSandboxExec: return "sandbox_exec";
+    case FaultKind::kSandboxConnect: return "sandbox_connect";
+    case FaultKind::kSandboxRead: return "sandbox_read";
   }
   return "unknown";
 }
@@ -101,6 +154,10 @@ void TriggerFault(FaultKind kind, int exit_code, Channel& channel) {
     case FaultKind::kOom: Oom();
     case FaultKind::kGarbage: Garbage(channel); return;
     case FaultKind::kCloseProtocol: CloseProtocol(channel);
+    case FaultKind::kSandboxWrite:
+    case FaultKind::kSandboxExec:
+    case FaultKind::kSandboxConnect:
+    case FaultKind::kSandboxRead: SandboxProbe(kind);
   }
 }
 

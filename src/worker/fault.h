@@ -13,6 +13,14 @@
 //                   RLIMIT_AS the supervisor set) ends the process
 //   garbage         writes non-protocol bytes to the supervisor, carries on
 //   close_protocol  closes the channel and keeps running (sleeps forever)
+// and what a compromised worker would try, to show the sandbox (sandbox.h)
+// stops it. Each writes its evidence to stderr (the crash report's tail)
+// and, unless the sandbox killed it first, aborts:
+//   sandbox_write   creates /tmp/vigil-sandbox-probe
+//   sandbox_exec    runs /bin/sh
+//   sandbox_connect opens a TCP socket to 127.0.0.1:9
+//   sandbox_read    lists /root (another user's directory, mode 0700; it
+//                   exists in every root file system, /etc/shadow does not)
 //
 // Thread-safety: TriggerFault runs on the calling thread (the engine's, so a
 // hang looks exactly like a hung engine).
@@ -27,7 +35,13 @@ namespace vigil::worker {
 
 enum class FaultKind {
   kSegfault, kAbort, kHangBusy, kHangSyscall, kExit, kOom, kGarbage, kCloseProtocol,
+  kSandboxWrite, kSandboxExec, kSandboxConnect, kSandboxRead,
 };
+
+// Where sandbox_write tries to create a file (tests check it stays absent).
+inline constexpr const char* kSandboxProbePath = "/tmp/vigil-sandbox-probe";
+// What sandbox_read tries to open.
+inline constexpr const char* kForeignFilePath = "/root";
 
 std::optional<FaultKind> ParseFaultKind(std::string_view name);
 const char* FaultKindName(FaultKind kind);

@@ -39,31 +39,43 @@ void JobRun::Start() {
   Result<std::optional<ArmedFault>> fault = ArmFault(job_, ctx_.options);
   if (!fault) return OnFailed(fault.error());
   fault_ = *fault;
-  if (Status s = PrepareImage(); !s) return OnFailed(s.error());
-  job_.image.clear();  // the encoded bytes are not needed any more
+  if (Status s = PrepareImages(); !s) return OnFailed(s.error());
+  job_.images.clear();  // the encoded bytes are not needed any more
 
   EngineJob ejob;
   ejob.job_id = job_.job_id;
   ejob.prompt = job_.prompt;
+  ejob.messages = std::move(job_.messages);
   ejob.params = job_.params;
-  ejob.image = image_ ? &image_->model : nullptr;
+  for (const auto& img : images_) ejob.images.push_back(&img.model);
+  ejob.resume_tokens = std::move(job_.resume_tokens);
   ctx_.engine.Admit(ejob, *this);
 }
 
-// Decodes the job's image, if any.
-Status JobRun::PrepareImage() {
-  if (job_.image.empty()) return OkStatus();
+// Decodes the job's images, if any; the first bad one fails the job, named.
+Status JobRun::PrepareImages() {
+  const int64_t n = static_cast<int64_t>(job_.images.size());
+  if (n == 0) return OkStatus();
   OnWork(Phase::kImageDecode);
-  ctx_.channel.Send(protocol::ToFrame(protocol::Progress{job_.job_id, "image_decode", 0, 1}));
-  const auto t = Clock::now();
   imaging::Limits limits;
   limits.max_pixels = job_.max_image_pixels > 0 ? job_.max_image_pixels : ctx_.options.max_image_pixels;
-  Result<imaging::PreparedImage> image = imaging::Prepare(job_.image, limits, ctx_.engine.image_size());
-  image_decode_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-  if (!image) return image.error();
-  ctx_.state.Advance();
-  ctx_.channel.Send(protocol::ToFrame(protocol::Progress{job_.job_id, "image_decode", 1, 1}));
-  image_ = std::move(*image);
+  images_.reserve(job_.images.size());  // the engine holds pointers into it
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t number = n > 1 ? i + 1 : 0;
+    ctx_.channel.Send(protocol::ToFrame(protocol::Progress{job_.job_id, "image_decode", i, n, number}));
+    const auto t = Clock::now();
+    Result<imaging::PreparedImage> image =
+        imaging::Prepare(job_.images[static_cast<size_t>(i)], limits, ctx_.engine.image_size());
+    image_decode_ms_ += std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+    if (!image) {
+      Error e = image.error();
+      if (n > 1) e.message = "image " + std::to_string(i + 1) + ": " + e.message;
+      return e;
+    }
+    ctx_.state.Advance();
+    images_.push_back(std::move(*image));
+  }
+  ctx_.channel.Send(protocol::ToFrame(protocol::Progress{job_.job_id, "image_decode", n, n, 0}));
   return OkStatus();
 }
 
@@ -72,16 +84,17 @@ void JobRun::OnWork(Phase phase) {
   ctx_.state.job_id = job_.job_id;
 }
 
-void JobRun::OnProgress(Phase phase, int64_t done, int64_t total) {
+void JobRun::OnProgress(Phase phase, int64_t done, int64_t total, int64_t image) {
   ctx_.state.Advance();
-  ctx_.channel.Send(protocol::ToFrame(protocol::Progress{job_.job_id, PhaseName(phase), done, total}));
+  ctx_.channel.Send(protocol::ToFrame(protocol::Progress{job_.job_id, PhaseName(phase), done, total, image}));
 }
 
 void JobRun::OnDecodeStart() {
   if (fault_ && fault_->at_decode_start) Fire();
 }
 
-bool JobRun::OnToken(std::string_view bytes) {
+bool JobRun::OnToken(std::string_view bytes, int32_t token) {
+  tokens_.push_back(token);
   TextStream::Update u = stream_.Push(bytes);
   Emit(std::move(u.emit));
   return !u.stopped;
@@ -89,7 +102,8 @@ bool JobRun::OnToken(std::string_view bytes) {
 
 void JobRun::Emit(std::string text) {
   if (text.empty()) return;
-  ctx_.channel.Send(protocol::ToFrame(protocol::Piece{job_.job_id, std::move(text)}));
+  ctx_.channel.Send(protocol::ToFrame(protocol::Piece{job_.job_id, std::move(text), std::move(tokens_)}));
+  tokens_.clear();
   ++pieces_;
   if (fault_ && !fault_->at_decode_start && pieces_ == fault_->after_pieces) Fire();
 }
@@ -112,10 +126,9 @@ void JobRun::OnFinished(const RunStats& stats) {
   done.usage = stats.usage;
   done.timings = stats.timings;
   done.timings.image_decode_ms = image_decode_ms_;
-  if (image_) {
-    done.image = protocol::ImageFacts{image_->width, image_->height, image_->model.width,
-                                      image_->model.height,
-                                      std::string(imaging::FormatName(image_->format))};
+  for (const auto& img : images_) {
+    done.images.push_back(protocol::ImageFacts{img.width, img.height, img.model.width, img.model.height,
+                                               std::string(imaging::FormatName(img.format))});
   }
   done.device_memory_free = ctx_.engine.DeviceMemoryFree();
   ctx_.channel.Send(protocol::ToFrame(done));

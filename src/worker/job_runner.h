@@ -2,8 +2,8 @@
 // frame to its one Done or Failed frame, while the engine runs it among
 // others (engine.h).
 //
-// Start checks the job's fault request, decodes and downscales the image
-// (phase image_decode) and admits the job into the engine; from then on the
+// Start checks the job's fault request, decodes and downscales each image
+// (phase image_decode, a Progress frame per image) and admits the job into the engine; from then on the
 // engine drives it through JobEvents: Progress and Piece frames, then Done
 // (OnFinished) or Failed (OnFailed). A job cancelled before Start ends at
 // once with Done finish_reason "cancelled". ended() turns true with the
@@ -24,6 +24,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "protocol/messages.h"
 #include "worker/channel.h"
@@ -62,16 +63,16 @@ class JobRun final : public JobEvents {
   uint64_t job_id() const { return job_.job_id; }
 
   void OnWork(Phase phase) override;
-  void OnProgress(Phase phase, int64_t done, int64_t total) override;
+  void OnProgress(Phase phase, int64_t done, int64_t total, int64_t image = 0) override;
   void OnAdvance() override { ctx_.state.Advance(); }
   void OnDecodeStart() override;
-  bool OnToken(std::string_view bytes) override;
+  bool OnToken(std::string_view bytes, int32_t token) override;
   bool cancelled() const override { return cancel_->load(std::memory_order_relaxed); }
   void OnFinished(const RunStats& stats) override;
   void OnFailed(const Error& error) override;
 
  private:
-  Status PrepareImage();
+  Status PrepareImages();
   void Emit(std::string text);
   void Fire();
 
@@ -79,10 +80,11 @@ class JobRun final : public JobEvents {
   std::shared_ptr<const std::atomic<bool>> cancel_;
   JobContext& ctx_;
   std::optional<ArmedFault> fault_;
-  std::optional<imaging::PreparedImage> image_;  // alive while the engine runs the job
+  std::vector<imaging::PreparedImage> images_;  // alive while the engine runs the job
   double image_decode_ms_ = 0;
   TextStream stream_;
   int64_t pieces_ = 0;
+  std::vector<int32_t> tokens_;  // sampled since the last piece; go with the next one
   bool ended_ = false;
 };
 

@@ -15,12 +15,16 @@
 #include "worker/crash_handler.h"
 #include "worker/options.h"
 #include "worker/sandbox.h"
+#include "worker/sandbox_selftest.h"
 #include "worker/worker.h"
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::string_view(argv[1]) == "--list-devices") {
     std::fputs(vigil::worker::ListDevices().c_str(), stdout);
     return 0;
+  }
+  if (argc == 2 && std::string_view(argv[1]) == "--sandbox-selftest") {
+    return vigil::worker::RunSandboxSelftest();
   }
   // Never outlive the supervisor. PDEATHSIG fires when the parent *thread*
   // that forked us exits, and not at all if the parent died before prctl;

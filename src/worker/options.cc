@@ -51,9 +51,12 @@ Result<WorkerOptions> ParseWorkerOptions(int argc, const char* const* argv) {
       ->check(CLI::Range(0.001, 1e9));
   app.add_option("--memory-limit-mb", o.memory_limit_mb, "address-space cap (RLIMIT_AS), 0: none")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--model-name", o.model_name, "the model's name in reports (default: general.name)");
   app.add_option("--image-cache-mb", o.image_cache_mb,
                  "image embedding cache for repeated images, MiB (0: off)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  app.add_option("--user", o.user, "after load, when root: run as this user (name or uid)");
+  app.add_flag("!--no-sandbox", o.sandbox, "no Landlock or seccomp after load (debugging only)");
   app.add_option("--chaos-load-ms", o.chaos_load_ms, "chaos engine load time")
       ->check(CLI::Range(0, 3'600'000));
   try {

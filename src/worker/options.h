@@ -7,9 +7,12 @@
 //                [--allow-fault-injection] [--fault-at-load KIND]
 //                [--chaos-tokens-per-second R] [--chaos-load-ms MS]
 //                [--memory-limit-mb MB] [--image-cache-mb MB]
+//                [--user NAME|UID] [--no-sandbox]
 //
 //   vigil-worker --list-devices   (prints the devices ggml sees, one JSON
 //                                  object per line, and exits 0)
+//   vigil-worker --sandbox-selftest  (tries every forbidden action under the
+//                                  sandbox and prints what this machine allows)
 //
 // A parse or validation error is a fatal configuration error: main prints
 // the message and exits with kExitFatalConfig, and the supervisor does not
@@ -41,6 +44,9 @@ struct WorkerOptions {
   int chaos_load_ms = 0;
   int64_t memory_limit_mb = 0;  // RLIMIT_AS for this worker; 0: none (sandbox.h)
   int64_t image_cache_mb = 256;  // llama: image embedding cache; 0: off (embedding_cache.h)
+  std::string model_name;        // reported instead of the GGUF's general.name; empty: that
+  std::string user;     // after load, when root: become this user (sandbox.h); empty: stay
+  bool sandbox = true;  // after load: Landlock and seccomp (sandbox.h); --no-sandbox: off
 };
 
 // Parses and validates argv. Errors (kInvalidRequest) carry a message for

@@ -1,15 +1,16 @@
 #include "worker/sandbox.h"
 
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
+#include <unistd.h>
 
-#include <cstddef>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace vigil::worker {
 namespace {
@@ -24,38 +25,36 @@ bool SetLimit(int resource, rlim_t value) {
   return ::setrlimit(resource, &lim) == 0;
 }
 
-#if defined(__x86_64__)
-constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
-#else
-constexpr uint32_t kAuditArch = 0;
-#endif
+Error Bad(std::string message) { return MakeError(ErrorCode::kInvalidRequest, std::move(message)); }
 
-// Hand-written BPF because libseccomp is one more native dependency for a
-// dozen-instruction filter: socket(domain != AF_UNIX) -> EPERM, all else allowed.
-// A foreign architecture's syscall numbers would not match ours, so calls
-// from any other ABI are refused outright.
-bool DenyNetworkSockets() {
-  if (kAuditArch == 0) return false;
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      // x32 calls share x86-64's audit arch but set bit 30 of the number.
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 3),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog {
-    static_cast<unsigned short>(sizeof(filter) / sizeof(filter[0])), filter
-  };
-  return ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+// A name from the password database, or a bare number (a uid with no entry:
+// its gid is then the same number, as systemd's DynamicUser does).
+Result<std::pair<uid_t, gid_t>> LookUpUser(const std::string& user) {
+  if (const passwd* pw = ::getpwnam(user.c_str())) return std::make_pair(pw->pw_uid, pw->pw_gid);
+  char* end = nullptr;
+  const long n = std::strtol(user.c_str(), &end, 10);
+  if (!user.empty() && end && *end == '\0' && n > 0 && n < 0x7fffffff) {
+    if (const passwd* pw = ::getpwuid(static_cast<uid_t>(n))) return std::make_pair(pw->pw_uid, pw->pw_gid);
+    return std::make_pair(static_cast<uid_t>(n), static_cast<gid_t>(n));
+  }
+  return Bad("--user: no such user " + user);
+}
+
+// CapEff of this thread, "none" when empty (read before Landlock hides /proc).
+std::string EffectiveCaps() {
+  std::FILE* f = std::fopen("/proc/self/status", "re");
+  if (!f) return "unknown";
+  char line[256];
+  std::string caps = "unknown";
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::strncmp(line, "CapEff:", 7) != 0) continue;
+    const unsigned long long bits = std::strtoull(line + 7, nullptr, 16);
+    char hex[32];
+    std::snprintf(hex, sizeof hex, "%llx", bits);
+    caps = bits == 0 ? "none" : std::string("0x") + hex;
+  }
+  std::fclose(f);
+  return caps;
 }
 
 }  // namespace
@@ -73,17 +72,48 @@ std::string ApplySandbox(const SandboxOptions& options) {
     report += SetLimit(RLIMIT_AS, bytes) ? " as=" + std::to_string(options.memory_limit_mb) + "MiB"
                                          : " as=refused";
   } else {
-    report += " as=off";
+    struct rlimit lim {};
+    ::getrlimit(RLIMIT_AS, &lim);  // the supervisor's launcher may have set one
+    report += lim.rlim_cur == RLIM_INFINITY ? " as=off" : " as=" + std::to_string(lim.rlim_cur >> 20) + "MiB";
   }
   // A new network namespace needs CAP_SYS_ADMIN (or an unprivileged user
-  // namespace); the seccomp filter needs only no_new_privs.
-  if (::unshare(CLONE_NEWNET) == 0) {
-    report += " net=netns";
-  } else if (nnp && DenyNetworkSockets()) {
-    report += " net=seccomp";
-  } else {
-    report += " net=open";
+  // namespace). Without it the seccomp filter of LockDown still refuses
+  // every new socket, from the first job on.
+  report += ::unshare(CLONE_NEWNET) == 0 ? " net=netns" : " net=shared";
+  return report;
+}
+
+Result<std::string> SwitchUser(const std::string& user) {
+  const uid_t before = ::geteuid();
+  if (user.empty() || user == "root" || user == "0") {
+    return "user=unchanged(" + std::to_string(before) + ")";
   }
+  Result<std::pair<uid_t, gid_t>> ids = LookUpUser(user);
+  if (!ids) return ids.error();
+  const auto [uid, gid] = *ids;
+  if (before != 0) {
+    if (before == uid) return "user=" + user + "(" + std::to_string(uid) + ")";
+    return Bad("--user " + user + " needs root; running as uid " + std::to_string(before));
+  }
+  // Group first (after the uid change we could no longer), then the uid.
+  // glibc applies set*id to every thread of the process (its SIGSETXID
+  // broadcast), so the engine's threads switch too.
+  if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 || ::setresuid(uid, uid, uid) != 0) {
+    return Bad("--user " + user + ": " + std::strerror(errno));
+  }
+  if (::setresuid(0, 0, 0) == 0) return Bad("--user " + user + ": could regain root");
+  return "user=" + user + "(" + std::to_string(uid) + ")";
+}
+
+Result<std::string> LockDown(const LockdownOptions& options) {
+  Result<std::string> user = SwitchUser(options.user);
+  if (!user) return user.error();
+  std::string report = *user;
+  // A uid change from 0 cleared every capability; say what is left.
+  (void)::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  report += " caps=" + EffectiveCaps();
+  report += " " + (options.landlock ? ApplyLandlock(options.read_paths) : std::string("landlock=off(disabled)"));
+  report += " " + (options.seccomp ? ApplySeccomp() : std::string("seccomp=off(disabled)"));
   return report;
 }
 

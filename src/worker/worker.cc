@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +19,7 @@
 #include "worker/fault.h"
 #include "worker/heartbeat.h"
 #include "worker/job_runner.h"
+#include "worker/sandbox.h"
 
 namespace vigil::worker {
 namespace {
@@ -132,6 +135,7 @@ Result<protocol::Loaded> Load(Engine& engine, const WorkerOptions& o, WorkerStat
   eo.chaos_tokens_per_second = o.chaos_tokens_per_second;
   eo.chaos_load_ms = o.chaos_load_ms;
   eo.image_cache_mb = o.image_cache_mb;
+  eo.model_name = o.model_name;
   const auto start = std::chrono::steady_clock::now();
   Result<protocol::ModelFacts> facts = engine.Load(eo, [&state] { state.Advance(); });
   if (!facts) return facts.error();
@@ -179,6 +183,7 @@ void ServeJobs(Inbox& inbox, JobContext ctx) {
 }  // namespace
 
 int RunWorker(const WorkerOptions& options, WorkerState& state) {
+  const pid_t parent = ::getppid();
   Channel channel(options.fd);
   std::unique_ptr<Engine> engine = MakeEngine(options.engine);
   channel.Send(protocol::ToFrame(protocol::Hello{protocol::kProtocolVersion, options.engine, ::getpid()}));
@@ -195,6 +200,22 @@ int RunWorker(const WorkerOptions& options, WorkerState& state) {
   }
   std::fprintf(stderr, "vigil-worker: loaded %s in %.0f ms\n", loaded->model.name.c_str(),
                loaded->load_ms);
+  // Serving needs no files and no network: lock down before the first job
+  // (sandbox.h). The heartbeat thread restarts inside the new limits.
+  heartbeat.Stop();
+  Result<std::string> locked = LockDown({.user = options.user, .read_paths = {options.model, options.mmproj},
+                                         .landlock = options.sandbox, .seccomp = options.sandbox});
+  if (!locked) {
+    std::fprintf(stderr, "vigil-worker: sandbox failed: %s\n", locked.error().message.c_str());
+    channel.Send(protocol::ToFrame(protocol::Failed{0, locked.error().code, locked.error().message}));
+    return protocol::kExitFatalConfig;
+  }
+  std::fprintf(stderr, "vigil-worker: sandbox after load: %s\n", locked->c_str());
+  // A uid change clears the parent-death signal (kernel commit_creds): set
+  // it again, and check the supervisor did not die in between.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ProtocolExit("supervisor gone during lock-down");
+  heartbeat.Start();
   state.phase = Phase::kIdle;
   channel.Send(protocol::ToFrame(*loaded));
 

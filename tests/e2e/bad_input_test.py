@@ -287,8 +287,9 @@ def body_corpus(img_b64: str) -> list:
         '{"model": "m", "messages": [{"role": "user", "role": "system", "content": "hi"}]}').encode(), j), BAD))
     c.append(("duplicated multipart field", ("/analyze",) + mp({"image": ("a.png", png(4, 4)), "prompt": "a",
                                                                 "prompt2": "b"}, rename=(b"prompt2", b"prompt")), BAD))
+    # Repeated image parts are several images (issue 12), within --max-images.
     c.append(("two images (multipart)", ("/analyze",) + mp({"image": ("a.png", png(4, 4)), "image2": ("b.png",
-                                                           png(4, 4))}, rename=(b"image2", b"image")), BAD))
+                                                           png(4, 4))}, rename=(b"image2", b"image")), OK))
     c.append(("not JSON", ("/analyze", b"{image: nope}", j), BAD))
     c.append(("JSON array body", ("/analyze", b"[1, 2, 3]", j), BAD))
     c.append(("JSON with trailing garbage", ("/analyze", good + b"}}", j), BAD))

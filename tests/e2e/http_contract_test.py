@@ -173,15 +173,18 @@ class Contract(unittest.TestCase):
             status, headers, data = self.server.request("POST", "/analyze", body, {"Content-Type": "application/json"})
             self.assert_error(status, headers, json.loads(data), 400, "invalid_request")
             self.assertEqual(headers.get("x-should-retry"), "false")
-        # multipart: invalid UTF-8 prompt, two images, no image
+        # multipart: invalid UTF-8 prompt, no image
         for fields in ({"image": ("a.png", png(2, 2)), "prompt": b"\xc3\x28"},
-                       {"image": ("a.png", png(2, 2)), "prompt": "a", "image2": "x"},
                        {"prompt": "only text"}):
             body, ctype = multipart(fields)
-            if "image2" in fields:  # a second part named image
-                body = body.replace(b'name="image2"', b'name="image"')
             status, _, data = self.server.request("POST", "/analyze", body, {"Content-Type": ctype})
             self.assert_error(status, None, json.loads(data), 400, "invalid_request")
+        # a second part named image is a second image, checked like the first
+        body, ctype = multipart({"image": ("a.png", png(2, 2)), "prompt": "a", "image2": "x"})
+        body = body.replace(b'name="image2"', b'name="image"')
+        status, _, data = self.server.request("POST", "/analyze", body, {"Content-Type": ctype})
+        self.assert_error(status, None, json.loads(data), 415, "unsupported_image_format")
+        self.assertIn("image 2", json.loads(data)["error"]["message"])
 
     # --- connections -----------------------------------------------------------
     def test_slow_loris_is_cut_and_others_served(self):

@@ -33,6 +33,13 @@
 //   "poison..."  the worker dies of SIGSEGV halfway through the job (before
 //                jobs started with it finish);
 //   "long..."    never finishes (until cancelled);
+//   "diverge:PATH"  the first worker to run it (PATH absent: it creates it)
+//                streams "fake " and dies of SIGSEGV; later ones stream
+//                "other text": a replay that diverges from what was sent;
+//   "imagecrash..."  says phase image_decode in a heartbeat, then dies of
+//                SIGSEGV (a decoder bug): the image's fault;
+//   "text-then-poison..."  sends a piece of text at once (without token ids,
+//                as an engine that has none), then dies as poison;
 // and by fault spec (with --allow-fault-injection's fault passed through):
 //   segfault     as poison;
 //   hang_busy    while it runs no job advances and the heartbeat's progress
@@ -210,7 +217,8 @@ class FakeWorker {
     RunningJob job{.started_at = now,
                    .finish_at = now + std::chrono::milliseconds(flags_.job_ms),
                    .forever = j.prompt.rfind("long", 0) == 0 || flags_.script == "ignore_cancel",
-                   .crash = j.prompt.rfind("poison", 0) == 0 || kind == "segfault",
+                   .crash = j.prompt.rfind("poison", 0) == 0 || j.prompt.rfind("text-then-poison", 0) == 0 ||
+                            kind == "segfault",
                    .hang = kind == "hang_busy"};
     jobs_[j.job_id] = job;
     std::fprintf(stderr, "fake_worker: start job %llu running=%zu\n",
@@ -220,7 +228,25 @@ class FakeWorker {
       return 4;
     }
     if (flags_.script == "wrong_job_id") Send(ToFrame(Piece{.job_id = j.job_id + 1000, .text = "x"}));
+    if (j.prompt.rfind("diverge:", 0) == 0) return Diverge(j.job_id, j.prompt.substr(8));
+    if (j.prompt.rfind("imagecrash", 0) == 0) {
+      Send(ToFrame(Heartbeat{.phase = "image_decode", .job_id = j.job_id, .progress = ++progress_}));
+      raise(SIGSEGV);
+    }
+    if (j.prompt.rfind("text-then-poison", 0) == 0) Send(ToFrame(Piece{.job_id = j.job_id, .text = "some "}));
     if (flags_.job_ms == 0 && !Hung()) FinishDueJobs();  // crashes at once if poisoned
+    return -1;
+  }
+
+  int Diverge(uint64_t id, const std::string& path) {
+    if (access(path.c_str(), F_OK) != 0) {
+      close(open(path.c_str(), O_WRONLY | O_CREAT, 0600));
+      Send(ToFrame(Piece{.job_id = id, .text = "fake "}));
+      raise(SIGSEGV);
+    }
+    jobs_.erase(id);
+    Send(ToFrame(Piece{.job_id = id, .text = "other text"}));
+    Send(ToFrame(Done{.job_id = id, .text = "other text", .finish_reason = "stop"}));
     return -1;
   }
 

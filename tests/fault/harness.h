@@ -29,6 +29,7 @@ struct Outcome {
   std::string done_text;
   Error error;
   int attempts = 0;
+  int64_t completion_tokens = 0;  // from done
   bool retryable = true;
   bool ended() const { return terminal_calls > 0; }
 };
@@ -41,6 +42,7 @@ class TestObserver : public JobObserver {
     out_->terminal_calls++;
     out_->ok = true;
     out_->done_text = done.text;
+    out_->completion_tokens = done.usage.completion_tokens;
     out_->attempts = attempts;
   }
   void OnFailed(const Error& error, int attempts, bool retryable) override {

@@ -1,4 +1,4 @@
-// POST /analyze: one image + prompt; JSON answer or an SSE stream.
+// POST /analyze: images (one or more) + prompt; JSON answer or an SSE stream.
 //
 // Stream events: {"progress": {...}} while the image is decoded/encoded and
 // the prompt prefilled, {"text": "<piece>"} per piece, then exactly one of
@@ -19,13 +19,15 @@ double MsSince(std::chrono::steady_clock::time_point t) {
 
 class AnalyzeObserver : public supervisor::JobObserver {
  public:
-  AnalyzeObserver(std::shared_ptr<Exchange> ex, bool stream, std::string model, std::optional<image::Info> image)
-      : ex_(std::move(ex)), stream_(stream), model_(std::move(model)), image_(image) {}
+  AnalyzeObserver(std::shared_ptr<Exchange> ex, bool stream, std::string model, std::vector<image::Info> images)
+      : ex_(std::move(ex)), stream_(stream), model_(std::move(model)), images_(std::move(images)) {}
 
   void OnProgress(const protocol::Progress& p) override {
     if (!stream_) return;
     Begin();
-    ex_->StreamChunk(SseEvent({{"progress", {{"phase", p.phase}, {"done", p.done}, {"total", p.total}}}}));
+    json progress = {{"phase", p.phase}, {"done", p.done}, {"total", p.total}};
+    if (p.image > 0) progress["image"] = p.image;
+    ex_->StreamChunk(SseEvent({{"progress", std::move(progress)}}));
   }
 
   void OnPiece(std::string_view text) override {
@@ -43,7 +45,8 @@ class AnalyzeObserver : public supervisor::JobObserver {
                  {"usage", {{"prompt_tokens", done.usage.prompt_tokens},
                             {"completion_tokens", done.usage.completion_tokens}}},
                  {"timings", TimingsJson(done.timings, MsSince(ex_->request().start))},
-                 {"image", ImageJson(done, image_)},
+                 {"image", ImageJson(done, images_)},
+                 {"images", ImagesJson(done, images_)},
                  {"attempts", attempts}};
     if (stream_) {
       Begin();
@@ -77,7 +80,7 @@ class AnalyzeObserver : public supervisor::JobObserver {
   std::shared_ptr<Exchange> ex_;
   bool stream_;
   std::string model_;
-  std::optional<image::Info> image_;
+  std::vector<image::Info> images_;
 };
 
 Result<JobRequest> ParseBody(const FrontContext& ctx, const Request& req) {
@@ -105,7 +108,7 @@ void HandleAnalyze(FrontContext& ctx, const std::shared_ptr<Exchange>& ex) {
   }
   const std::string* accept = req.Header("accept");
   if (accept && AsciiLower(*accept).find("text/event-stream") != std::string::npos) job->stream = true;
-  auto observer = std::make_shared<AnalyzeObserver>(ex, job->stream, ctx.dispatcher.ModelName(), job->image);
+  auto observer = std::make_shared<AnalyzeObserver>(ex, job->stream, ctx.dispatcher.ModelName(), job->images);
   SubmitJob(ctx, ex, *job, std::move(observer));
 }
 

@@ -33,7 +33,9 @@ class ChatObserver : public supervisor::JobObserver {
   void OnProgress(const protocol::Progress& p) override {
     if (!stream_) return;
     Begin();
-    ex_->StreamChunk(": progress " + p.phase + " " + std::to_string(p.done) + "/" + std::to_string(p.total) + "\n\n");
+    const std::string image = p.image > 0 ? " image " + std::to_string(p.image) : "";
+    ex_->StreamChunk(": progress " + p.phase + image + " " + std::to_string(p.done) + "/" +
+                     std::to_string(p.total) + "\n\n");
   }
 
   void OnPiece(std::string_view text) override {

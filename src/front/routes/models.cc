@@ -1,4 +1,7 @@
-// GET /v1/models: the one model this server runs, in OpenAI's list shape.
+// GET /v1/models: the one model this server runs, in OpenAI's list shape,
+// plus how its prompts are formatted ("chat_template": "gguf" for the
+// model's own template, "builtin:chatml" when it has none), as the first
+// loaded worker reports it.
 #include <chrono>
 
 #include "front/routes/routes.h"
@@ -7,11 +10,16 @@ namespace vigil::front {
 
 void HandleModels(FrontContext& ctx, const std::shared_ptr<Exchange>& ex) {
   const auto created = std::chrono::duration_cast<std::chrono::seconds>(ctx.started.time_since_epoch()).count();
-  ex->RespondJson(200, {{"object", "list"},
-                        {"data", nlohmann::json::array({{{"id", ctx.dispatcher.ModelName()},
-                                                         {"object", "model"},
-                                                         {"created", created},
-                                                         {"owned_by", "vigil"}}})}});
+  nlohmann::json model = {{"id", ctx.dispatcher.ModelName()}, {"object", "model"}, {"created", created},
+                          {"owned_by", "vigil"}};
+  const nlohmann::json workers = ctx.dispatcher.WorkersJson().value("workers", nlohmann::json::array());
+  for (const auto& w : workers) {
+    if (w.contains("model") && w["model"].value("chat_template", "") != "") {
+      model["chat_template"] = w["model"]["chat_template"];
+      break;
+    }
+  }
+  ex->RespondJson(200, {{"object", "list"}, {"data", nlohmann::json::array({std::move(model)})}});
 }
 
 }  // namespace vigil::front

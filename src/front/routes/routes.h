@@ -20,6 +20,14 @@ void HandleHealth(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
 void HandleReady(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
 void HandleMetrics(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
 void HandleWorkers(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
+void HandleHome(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
+// Ollama's API (routes/ollama.cc, routes/ollama_models.cc).
+void HandleOllamaChat(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
+void HandleOllamaGenerate(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
+void HandleOllamaTags(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
+void HandleOllamaShow(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
+void HandleOllamaPs(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
+void HandleOllamaVersion(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
 
 // Shared by the inference routes (routes/submit.cc).
 // Applies the X-Vigil-Fault and X-Vigil-Timeout headers.
@@ -29,6 +37,9 @@ void SubmitJob(FrontContext& ctx, const std::shared_ptr<Exchange>& ex, JobReques
                std::shared_ptr<supervisor::JobObserver> observer);
 // The JSON shape of timings / image facts shared by the routes.
 nlohmann::json TimingsJson(const protocol::Timings& t, double total_ms);
-nlohmann::json ImageJson(const protocol::Done& done, const std::optional<image::Info>& sniffed);
+// Facts of image i (the worker's, else what the front sniffed); null if none.
+nlohmann::json ImageJson(const protocol::Done& done, const std::vector<image::Info>& sniffed, size_t i = 0);
+// Every image's facts, in order.
+nlohmann::json ImagesJson(const protocol::Done& done, const std::vector<image::Info>& sniffed);
 
 }  // namespace vigil::front

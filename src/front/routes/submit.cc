@@ -1,4 +1,6 @@
 // Shared plumbing of the inference routes (see routes.h).
+#include <algorithm>
+
 #include "front/routes/routes.h"
 
 namespace vigil::front {
@@ -39,16 +41,25 @@ nlohmann::json TimingsJson(const protocol::Timings& t, double total_ms) {
           {"total_ms", total_ms}};
 }
 
-nlohmann::json ImageJson(const protocol::Done& done, const std::optional<image::Info>& sniffed) {
-  if (done.image) {
-    const auto& i = *done.image;
-    return {{"format", i.format}, {"width", i.width}, {"height", i.height},
-            {"model_width", i.model_width}, {"model_height", i.model_height}};
+nlohmann::json ImageJson(const protocol::Done& done, const std::vector<image::Info>& sniffed, size_t i) {
+  if (i < done.images.size()) {
+    const auto& d = done.images[i];
+    return {{"format", d.format}, {"width", d.width}, {"height", d.height},
+            {"model_width", d.model_width}, {"model_height", d.model_height}};
   }
-  if (sniffed) {
-    return {{"format", image::FormatName(sniffed->format)}, {"width", sniffed->width}, {"height", sniffed->height}};
+  if (i < sniffed.size()) {
+    const auto& s = sniffed[i];
+    return {{"format", image::FormatName(s.format)}, {"width", s.width}, {"height", s.height}};
   }
   return nullptr;
+}
+
+nlohmann::json ImagesJson(const protocol::Done& done, const std::vector<image::Info>& sniffed) {
+  nlohmann::json all = nlohmann::json::array();
+  for (size_t i = 0; i < std::max(done.images.size(), sniffed.size()); ++i) {
+    all.push_back(ImageJson(done, sniffed, i));
+  }
+  return all;
 }
 
 }  // namespace vigil::front

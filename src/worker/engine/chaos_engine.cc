@@ -50,6 +50,7 @@ Result<protocol::ModelFacts> ChaosEngine::Load(const EngineOptions& options,
   }
   protocol::ModelFacts f;
   f.name = "chaos";
+  if (!options.model_name.empty()) f.name = options.model_name;
   f.arch = "chaos";
   f.n_ctx = options.ctx;
   f.n_ctx_train = options.ctx;
@@ -59,7 +60,8 @@ Result<protocol::ModelFacts> ChaosEngine::Load(const EngineOptions& options,
 }
 
 void ChaosEngine::Admit(const EngineJob& ejob, JobEvents& events) {
-  const int64_t prompt_tokens = CountWords(ejob.prompt) + (ejob.image ? kImageTokens : 0);
+  const int64_t n_images = static_cast<int64_t>(ejob.images.size());
+  const int64_t prompt_tokens = CountWords(ejob.prompt) + n_images * kImageTokens;
   if (prompt_tokens >= options_.ctx) {
     return events.OnFailed(MakeError(
         ErrorCode::kPromptTooLong, "prompt is " + std::to_string(prompt_tokens) +
@@ -67,11 +69,12 @@ void ChaosEngine::Admit(const EngineJob& ejob, JobEvents& events) {
   }
   auto job = std::make_unique<Job>();
   job->events = &events;
-  job->image = ejob.image != nullptr;
+  job->images = n_images;
   job->stats.usage.prompt_tokens = prompt_tokens;
   const int64_t max_tokens = ejob.params.max_tokens > 0 ? ejob.params.max_tokens : kDefaultMaxTokens;
   job->limit = std::min(max_tokens, options_.ctx - prompt_tokens);
   job->rng = Fnv1a(ejob.prompt) ^ ejob.params.seed;
+  job->resume = ejob.resume_tokens;
   job->stats.finish_reason = "length";
   jobs_.push_back(std::move(job));
 }
@@ -79,12 +82,13 @@ void ChaosEngine::Admit(const EngineJob& ejob, JobEvents& events) {
 void ChaosEngine::Prefill(Job& job) {
   JobEvents& ev = *job.events;
   const auto t0 = Clock::now();
-  if (job.image) {
+  for (int64_t i = 0; i < job.images; ++i) {
+    const int64_t number = job.images > 1 ? i + 1 : 0;
     ev.OnWork(Phase::kImageEncode);
-    ev.OnProgress(Phase::kImageEncode, 0, 1);
-    ev.OnProgress(Phase::kImageEncode, 1, 1);
-    job.stats.timings.image_encode_ms = Ms(Clock::now() - t0);
+    ev.OnProgress(Phase::kImageEncode, 0, 1, number);
+    ev.OnProgress(Phase::kImageEncode, 1, 1, number);
   }
+  job.stats.timings.image_encode_ms = Ms(Clock::now() - t0);
   const auto t1 = Clock::now();
   const int64_t n = job.stats.usage.prompt_tokens;
   ev.OnWork(Phase::kPrefill);
@@ -93,6 +97,19 @@ void ChaosEngine::Prefill(Job& job) {
   job.started = true;
   job.decode_start = Clock::now();
   ev.OnDecodeStart();
+  // Resumed words: the same stream again, at once (the text is a function of
+  // the word numbers), then the next words fall due from now.
+  for (int32_t word : job.resume) {
+    if (job.stats.usage.completion_tokens >= job.limit) break;
+    SplitMix(job.rng);
+    const int64_t i = job.stats.usage.completion_tokens++;
+    if (!ev.OnToken((i ? " chaos-" : "chaos-") + std::to_string(word), word)) {
+      job.limit = job.stats.usage.completion_tokens;  // a stop string: ends at the next Emit check
+      job.stats.finish_reason = "stop";
+      break;
+    }
+  }
+  job.decode_start -= interval_ * job.stats.usage.completion_tokens;
 }
 
 Clock::time_point ChaosEngine::Due(const Job& job) const {
@@ -101,10 +118,11 @@ Clock::time_point ChaosEngine::Due(const Job& job) const {
 
 bool ChaosEngine::Emit(Job& job) {
   const int64_t i = job.stats.usage.completion_tokens;
-  const std::string word = (i ? " chaos-" : "chaos-") + std::to_string(SplitMix(job.rng) % 1000);
+  const int32_t number = static_cast<int32_t>(SplitMix(job.rng) % 1000);
+  const std::string word = (i ? " chaos-" : "chaos-") + std::to_string(number);
   ++job.stats.usage.completion_tokens;
   job.events->OnAdvance();
-  if (!job.events->OnToken(word)) {
+  if (!job.events->OnToken(word, number)) {
     job.stats.finish_reason = "stop";
     return false;
   }
@@ -131,7 +149,7 @@ void ChaosEngine::Step() {
   for (auto& job : jobs_) {
     if (!job->started) {
       Prefill(*job);
-      if (job->limit <= 0) Finish(static_cast<size_t>(&job - jobs_.data()), "length");
+      if (job->stats.usage.completion_tokens >= job->limit) Finish(static_cast<size_t>(&job - jobs_.data()), nullptr);
       return;
     }
   }

@@ -5,7 +5,7 @@
 // job yields the same text whatever else runs) at --chaos-tokens-per-second
 // per running job, up to --jobs jobs at once, honouring max_tokens (0 means
 // 16), stop strings and cancellation like a real engine. A prompt is counted
-// as one token per word (+16 for an image); more tokens than --ctx fail with
+// as one token per word (+16 per image); more tokens than --ctx fail with
 // kPromptTooLong. A newcomer's first Step is its "prefill" (Progress frames,
 // no waiting); later Steps hand out the tokens that fell due, or sleep a
 // couple of ms when none did. Load takes --chaos-load-ms.
@@ -38,10 +38,11 @@ class ChaosEngine final : public Engine {
   using Clock = std::chrono::steady_clock;
   struct Job {
     JobEvents* events = nullptr;
-    bool image = false;
+    int64_t images = 0;
     bool started = false;  // prefilled; tokens fall due from decode_start
     int64_t limit = 0;
     uint64_t rng = 0;
+    std::vector<int32_t> resume;  // words a dead worker generated: replayed at once
     Clock::time_point decode_start;
     RunStats stats;
   };

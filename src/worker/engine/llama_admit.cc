@@ -19,18 +19,24 @@ Error Internal(std::string what) { return MakeError(ErrorCode::kInternal, std::m
 }  // namespace
 
 void LlamaEngine::Admit(const EngineJob& ejob, JobEvents& events) {
-  Result<std::string> prompt = FormatPrompt(ejob.prompt, ejob.image != nullptr);
+  Result<std::string> prompt = FormatPrompt(ejob);
   if (!prompt) return events.OnFailed(prompt.error());
-  Result<mtmd::input_chunks_ptr> chunks = Tokenize(*prompt, ejob.image);
+  Result<mtmd::input_chunks_ptr> chunks = Tokenize(*prompt, ejob.images);
   if (!chunks) return events.OnFailed(chunks.error());
 
   const mtmd_input_chunks* c = chunks->get();
   const size_t n_tokens = mtmd_helper_get_n_tokens(c);
   const llama_pos n_pos = mtmd_helper_get_n_pos(c);
-  if (n_pos >= ctx_per_job_) {  // room for at least one generated token
+  if (n_pos + static_cast<llama_pos>(ejob.resume_tokens.size()) >= ctx_per_job_) {  // room for one more
     return events.OnFailed(MakeError(
         ErrorCode::kPromptTooLong, "prompt is " + std::to_string(n_tokens) +
                                        " tokens; the context holds " + std::to_string(ctx_per_job_)));
+  }
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+  for (int32_t t : ejob.resume_tokens) {
+    if (t < 0 || t >= n_vocab) {
+      return events.OnFailed(MakeError(ErrorCode::kInvalidRequest, "resume token out of the vocabulary"));
+    }
   }
   const size_t n_chunks = mtmd_input_chunks_size(c);
   if (n_chunks == 0 || mtmd_input_chunk_get_type(mtmd_input_chunks_get(c, n_chunks - 1)) !=
@@ -44,7 +50,9 @@ void LlamaEngine::Admit(const EngineJob& ejob, JobEvents& events) {
   job->params = ejob.params;
   job->limit = ejob.params.max_tokens > 0 ? ejob.params.max_tokens : INT64_MAX;
   job->chunks = std::move(*chunks);
+  job->resume.assign(ejob.resume_tokens.begin(), ejob.resume_tokens.end());
   job->prompt_tokens = static_cast<int64_t>(n_tokens);
+  job->n_images = static_cast<int64_t>(ejob.images.size());
   job->sampler.reset(MakeSampler(ejob.params));
   job->prefill_start = Clock::now();
   job->stats.usage.prompt_tokens = job->prompt_tokens;
@@ -74,54 +82,6 @@ void LlamaEngine::Fail(size_t i, const Error& error) {
   jobs_.erase(jobs_.begin() + static_cast<std::ptrdiff_t>(i));
   Release(*job);
   job->events->OnFailed(error);
-}
-
-Result<std::string> LlamaEngine::FormatPrompt(const std::string& prompt, bool with_image) const {
-  const std::string marker = mtmd_default_marker();
-  if (prompt.find(marker) != std::string::npos) {
-    return MakeError(ErrorCode::kInvalidRequest, "prompt contains the reserved marker " + marker);
-  }
-  const std::string content = with_image ? marker + "\n" + prompt : prompt;
-  const char* tmpl = llama_model_chat_template(model_, nullptr);
-  if (!tmpl) return content;  // a base model: no template, raw text
-  llama_chat_message message{"user", content.c_str()};
-  std::vector<char> buf(content.size() * 2 + 512);
-  int32_t n = llama_chat_apply_template(tmpl, &message, 1, /*add_ass=*/true, buf.data(),
-                                        static_cast<int32_t>(buf.size()));
-  if (n > static_cast<int32_t>(buf.size())) {
-    buf.resize(static_cast<size_t>(n));
-    n = llama_chat_apply_template(tmpl, &message, 1, true, buf.data(), n);
-  }
-  // llama_chat_apply_template knows a fixed list of templates; an unknown
-  // Jinja template is not worth failing the job over.
-  if (n < 0) return content;
-  return std::string(buf.data(), static_cast<size_t>(n));
-}
-
-Result<mtmd::input_chunks_ptr> LlamaEngine::Tokenize(const std::string& text,
-                                                     const imaging::RgbImage* image) {
-  mtmd::input_chunks_ptr chunks(mtmd_input_chunks_init());
-  mtmd::bitmap bitmap;
-  std::vector<const mtmd_bitmap*> bitmaps;
-  if (image) {
-    bitmap.ptr.reset(mtmd_bitmap_init(static_cast<uint32_t>(image->width),
-                                      static_cast<uint32_t>(image->height), image->pixels.data()));
-    if (!bitmap.ptr) return Internal("mtmd_bitmap_init failed");
-    // The id travels to the image chunk(s): the embedding cache's key.
-    if (image_cache_.enabled()) {
-      const std::string key =
-          EmbeddingCache::KeyOf(image->width, image->height, image->pixels.data());
-      bitmap.set_id(key.c_str());
-    }
-    bitmaps.push_back(bitmap.ptr.get());
-  }
-  // The chunks keep the preprocessed image: the bitmap may go after this.
-  mtmd_input_text input{text.c_str(), text.size(), /*add_special=*/true, /*parse_special=*/true};
-  const int32_t rc = mtmd_tokenize(mtmd_, chunks.get(), &input, bitmaps.data(), bitmaps.size());
-  if (rc == 1) return MakeError(ErrorCode::kInvalidRequest, "image count does not match the prompt");
-  if (rc == 2) return MakeError(ErrorCode::kInvalidImage, "the vision encoder rejected the image");
-  if (rc != 0) return Internal("mtmd_tokenize failed: " + std::to_string(rc));
-  return chunks;
 }
 
 llama_sampler* LlamaEngine::MakeSampler(const protocol::SamplingParams& p) const {

@@ -294,6 +294,9 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
   }
   batch_ = llama_batch_init(n_batch_, 0, 1);
   image_size_ = ReadImageSize(options.mmproj);
+  // A template this interpreter cannot render is a configuration error
+  // found now, not a failure of every job.
+  if (Status s = LoadChatTemplate(); !s) return s.error();
   image_cache_ = EmbeddingCache(static_cast<size_t>(std::max<int64_t>(options.image_cache_mb, 0))
                                 << 20);
   return Facts(options);
@@ -306,6 +309,8 @@ int64_t LlamaEngine::DeviceMemoryFree() const {
 protocol::ModelFacts LlamaEngine::Facts(const EngineOptions& options) const {
   protocol::ModelFacts f;
   f.name = MetaString(model_, "general.name");
+  f.chat_template = chat_format_;
+  if (!options.model_name.empty()) f.name = options.model_name;
   if (f.name.empty()) f.name = std::filesystem::path(options.model).stem().string();
   f.arch = MetaString(model_, "general.architecture");
   f.n_ctx = ctx_per_job_;  // per job; the context holds capacity times this

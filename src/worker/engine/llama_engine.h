@@ -9,9 +9,10 @@
 // unified: see Load for the determinism this buys), and each job keeps the
 // --ctx budget (prompt_too_long and "length" are per job).
 //
-// Admit: the prompt goes through the model's own chat template (a user turn
-// holding the image marker and the prompt) and mtmd_tokenize splits it into
-// text and image chunks; the job takes a free sequence id.
+// Admit: the job's conversation goes through the model's own chat template
+// (the GGUF's Jinja text, rendered by chat_template.h as llama-server
+// renders it: each image is libmtmd's marker in the text) and mtmd_tokenize
+// splits it into text and image chunks; the job takes a free sequence id.
 // Step, one of (llama-server's shape):
 //   - image: the oldest prefilling job whose next chunk is an image has it
 //     encoded (mtmd_encode_chunk, or the cache) and decoded into its own
@@ -24,10 +25,11 @@
 // cancellation; its sequence is freed at once (llama_memory_seq_rm) and the
 // id reused by the next newcomer.
 //
-// Repeated images: Tokenize tags the image with the SHA-256 of its RGB8
-// pixels (mtmd_bitmap_set_id, read back from the chunk), and Prefill keeps
-// each image chunk's output embeddings in an LRU EmbeddingCache keyed by that
-// hash plus the chunk's ordinal among the image's chunks (a model that slices
+// Repeated images: Tokenize tags each image with the SHA-256 of its RGB8
+// pixels and its number in the job (mtmd_bitmap_set_id, read back from the
+// chunk), and Prefill keeps each image chunk's output embeddings in an LRU
+// EmbeddingCache keyed by that hash plus the chunk's ordinal among the
+// image's chunks, so a picture is encoded once however often it appears (a model that slices
 // an image makes several chunks of one id). On a hit the encode is skipped
 // and the cached embeddings are decoded as a fresh encode's would be
 // (mtmd_helper_decode_image_chunk, non-causal where the model wants it); the
@@ -48,9 +50,11 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "worker/chat_template/chat_template.h"
 #include "worker/engine/embedding_cache.h"
 #include "worker/engine/engine.h"
 
@@ -93,10 +97,13 @@ class LlamaEngine final : public Engine {
     protocol::SamplingParams params;
     int64_t limit = 0;  // completion tokens
     mtmd::input_chunks_ptr chunks;
-    size_t chunk = 0;       // next prompt chunk to prefill
-    size_t chunk_done = 0;  // tokens of that (text) chunk already in the batch
+    size_t chunk = 0;       // next prompt chunk to prefill; == chunks' size: the resume tokens
+    size_t chunk_done = 0;  // tokens of that (text) segment already in the batch
+    std::vector<llama_token> resume;  // EngineJob::resume_tokens, prefilled after the prompt
+    bool resumed = false;             // their text has been passed to OnToken
     int64_t prefilled = 0, prompt_tokens = 0;
     std::map<std::string, int> image_chunk_index;  // image id -> chunks of it seen
+    int64_t n_images = 0;                          // images in the prompt
     llama_pos n_past = 0;   // tokens of this sequence in the KV cache
     bool generating = false;
     llama_token pending = 0;  // generating: sampled, to decode next step
@@ -107,9 +114,17 @@ class LlamaEngine final : public Engine {
     RunStats stats;
   };
 
+  // llama_prompt.cc
+  // Parses the GGUF's tokenizer.chat_template (chat_template.h) and finds
+  // whether it wants typed content; no template: libllama's chatml.
+  Status LoadChatTemplate();
+  std::string SpecialText(llama_token token) const;  // "" for LLAMA_TOKEN_NULL
+  // The job's conversation rendered with the model's chat template, each
+  // image as libmtmd's marker where the conversation places it.
+  Result<std::string> FormatPrompt(const EngineJob& job) const;
+  Result<mtmd::input_chunks_ptr> Tokenize(const std::string& text,
+                                          const std::vector<const imaging::RgbImage*>& images);
   // llama_admit.cc
-  Result<std::string> FormatPrompt(const std::string& prompt, bool with_image) const;
-  Result<mtmd::input_chunks_ptr> Tokenize(const std::string& text, const imaging::RgbImage* image);
   llama_sampler* MakeSampler(const protocol::SamplingParams& params) const;
   std::string TokenToPiece(llama_token token) const;
   // Ends jobs_[i]: frees its sequence, then tells the worker.
@@ -126,6 +141,11 @@ class LlamaEngine final : public Engine {
   // Adds prompt text of prefilling jobs to batch_, up to n_batch tokens.
   void AddPromptText(std::vector<Job*>& in_batch);
   void AfterPrompt(Job& job);  // prompt done: OnDecodeStart
+  // The text tokens of the job's current prefill segment (a text chunk of
+  // the prompt, then the resume tokens); *last: the segment ends the prefill.
+  const llama_token* PromptText(const Job& job, size_t* n, bool* last) const;
+  // Passes the resume tokens' text on as generated text; false: the job ended.
+  bool EmitResumed(Job& job, const char** reason);
   // Samples job's next token; false when the job ended (caller erases).
   bool Sample(Job& job, const char** reason);
   // Encodes an image chunk, or finds its embeddings in the cache; nullptr
@@ -159,6 +179,10 @@ class LlamaEngine final : public Engine {
   std::vector<JobEvents*> computing_;
   uint64_t eval_nodes_ = 0;
   EmbeddingCache image_cache_;
+  std::optional<chat_template::ChatTemplate> chat_template_;  // nullopt: built-in chatml
+  bool typed_content_ = false;  // the template reads content as a list of parts
+  std::string bos_text_, eos_text_;
+  std::string chat_format_;  // "gguf" | "builtin:chatml": ModelFacts::chat_template
 };
 
 }  // namespace vigil::worker

@@ -22,7 +22,7 @@ TEST(MessagesTest, JobRoundTrip) {
   job.params.seed = 9;
   job.params.stop = {"\n", "END"};
   job.fault = FaultSpec{"segfault", "after_tokens", 3, 1};
-  job.image = std::string("\x89PNG\0\1", 6);
+  job.images = {std::string("\x89PNG\0\1", 6)};
   auto parsed = ParseJob(Wire(ToFrame(job)));
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(parsed->job_id, 42u);
@@ -32,7 +32,7 @@ TEST(MessagesTest, JobRoundTrip) {
   ASSERT_TRUE(parsed->fault);
   EXPECT_EQ(parsed->fault->kind, "segfault");
   EXPECT_EQ(parsed->fault->after_tokens, 3);
-  EXPECT_EQ(parsed->image, job.image);
+  EXPECT_EQ(parsed->images, job.images);
 }
 
 TEST(MessagesTest, DoneRoundTrip) {
@@ -42,14 +42,14 @@ TEST(MessagesTest, DoneRoundTrip) {
   done.finish_reason = "stop";
   done.usage = {20, 4};
   done.timings.image_encode_ms = 1.5;
-  done.image = ImageFacts{640, 480, 64, 48, "jpeg"};
+  done.images = {ImageFacts{640, 480, 64, 48, "jpeg"}};
   auto parsed = ParseDone(Wire(ToFrame(done)));
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(parsed->text, done.text);
   EXPECT_EQ(parsed->usage.completion_tokens, 4);
   EXPECT_DOUBLE_EQ(parsed->timings.image_encode_ms, 1.5);
-  ASSERT_TRUE(parsed->image);
-  EXPECT_EQ(parsed->image->model_width, 64);
+  ASSERT_EQ(parsed->images.size(), 1u);
+  EXPECT_EQ(parsed->images[0].model_width, 64);
 }
 
 TEST(MessagesTest, FailedKeepsTypedCode) {
@@ -106,6 +106,29 @@ TEST(MessagesTest, LoadedCapacityDefaultsToOneForVersionOneWorkers) {
   EXPECT_EQ(parsed->capacity, 1);
   f.header["capacity"] = 0;
   EXPECT_FALSE(ParseLoaded(f).ok());
+}
+
+TEST(MessagesTest, PieceTokensAndJobResumeTokensRoundTrip) {
+  Piece piece{9, "hel", {17, 2, 0, 2147483647}};
+  auto p = ParsePiece(Wire(ToFrame(piece)));
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->tokens, (std::vector<int32_t>{17, 2, 0, 2147483647}));
+  Frame f = ToFrame(Piece{9, "x", {}});
+  EXPECT_FALSE(f.header.contains("tokens"));  // optional: an engine without ids omits it
+  f.header["tokens"] = nlohmann::json::array({1, -3});
+  EXPECT_FALSE(ParsePiece(f).ok());
+  f.header["tokens"] = nlohmann::json::array({1, 2147483648LL});
+  EXPECT_FALSE(ParsePiece(f).ok());
+
+  Job job;
+  job.job_id = 4;
+  job.prompt = "p";
+  job.resume_tokens = {5, 6, 7};
+  auto j = ParseJob(Wire(ToFrame(job)));
+  ASSERT_TRUE(j.ok()) << j.error().message;
+  EXPECT_EQ(j->resume_tokens, (std::vector<int32_t>{5, 6, 7}));
+  job.resume_tokens.clear();
+  EXPECT_FALSE(ToFrame(job).header.contains("resume_tokens"));
 }
 
 TEST(MessagesTest, DoneCarriesDeviceMemoryFree) {

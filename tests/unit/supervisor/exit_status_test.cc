@@ -21,6 +21,14 @@ TEST(ExitStatus, SignalIsNamed) {
   EXPECT_EQ(SignalName(SIGABRT), "SIGABRT");
 }
 
+// The worker's seccomp filter traps forbidden calls with SIGSYS.
+TEST(ExitStatus, SigsysIsASandboxViolation) {
+  auto info = DescribeExit(Signaled(SIGSYS), KillReason::kNone, false, false);
+  EXPECT_EQ(info.cause, "sandbox_violation");
+  EXPECT_NE(info.detail.find("SIGSYS"), std::string::npos) << info.detail;
+  EXPECT_FALSE(info.expected);
+}
+
 TEST(ExitStatus, OurKillIsAttributedToItsReason) {
   auto info = DescribeExit(Signaled(SIGKILL), KillReason::kHung, false, false);
   EXPECT_EQ(info.cause, "hung");

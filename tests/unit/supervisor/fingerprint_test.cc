@@ -8,7 +8,7 @@ namespace {
 JobSpec Spec() {
   JobSpec s;
   s.prompt = "describe";
-  s.image = "\x89PNG....";
+  s.images = {"\x89PNG...."};
   return s;
 }
 
@@ -27,7 +27,7 @@ TEST(Fingerprint, EveryPartOfTheInputCounts) {
   s.prompt += "!";
   EXPECT_NE(Fingerprint(s), base);
   s = Spec();
-  s.image += "x";
+  s.images[0] += "x";
   EXPECT_NE(Fingerprint(s), base);
   s = Spec();
   s.params.temperature = 0.5;
@@ -45,9 +45,9 @@ TEST(Fingerprint, EveryPartOfTheInputCounts) {
 
 TEST(Fingerprint, FieldBoundariesAreKept) {
   JobSpec a = Spec(), b = Spec();
-  a.image = "ab";
+  a.images = {"ab"};
   a.prompt = "c";
-  b.image = "a";
+  b.images = {"a"};
   b.prompt = "bc";
   EXPECT_NE(Fingerprint(a), Fingerprint(b));
 }

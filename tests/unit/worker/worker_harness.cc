@@ -166,7 +166,7 @@ protocol::Frame JobFrame(uint64_t id, const std::string& prompt, int64_t max_tok
   job.prompt = prompt;
   job.params.max_tokens = max_tokens;
   job.params.stop = std::move(stop);
-  job.image = std::move(image);
+  if (!image.empty()) job.images.push_back(std::move(image));
   job.fault = std::move(fault);
   return protocol::ToFrame(job);
 }

@@ -179,3 +179,65 @@ TEST_F(LlamaBatch, FailedNewcomersDoNotDisturbRunningJobs) {
 
 }  // namespace
 }  // namespace vigil::testing
+
+namespace vigil::testing {
+namespace {
+
+// Pieces carry the ids of their tokens; a job sent again with the first K
+// of them as resume_tokens streams the same first text, counts the K as
+// generated, and ends at max_tokens: the worker prefilled them instead of
+// generating them one by one.
+TEST_F(LlamaBatch, ResumeTokensContinueWhereTheDeadWorkerStopped) {
+  const std::string png = EncodePng(Split(96, 80, 0xFF0000FF, 0x0000FFFF), PngKind::kRgb8);
+  auto w = Start(2, 1024);
+  w->Send(Greedy(1, {"Describe the image.", 24, png}));
+  std::vector<int32_t> tokens;
+  std::string text;
+  for (;;) {
+    std::optional<protocol::Frame> f = w->NextMessage(std::chrono::milliseconds(30000));
+    ASSERT_TRUE(f);
+    if (f->type == MessageType::kPiece) {
+      auto piece = protocol::ParsePiece(*f);
+      ASSERT_TRUE(piece.ok());
+      EXPECT_FALSE(piece->tokens.empty()) << "a piece without its token ids";
+      tokens.insert(tokens.end(), piece->tokens.begin(), piece->tokens.end());
+    }
+    if (f->type == MessageType::kDone) {
+      text = protocol::ParseDone(*f)->text;
+      break;
+    }
+    ASSERT_NE(f->type, MessageType::kFailed);
+  }
+  ASSERT_EQ(tokens.size(), 24u);
+
+  protocol::Frame again = Greedy(2, {"Describe the image.", 24, png});
+  const std::vector<int32_t> first(tokens.begin(), tokens.begin() + 10);
+  again.header["resume_tokens"] = first;
+  w->Send(again);
+  JobResult r = CollectJob(*w);
+  ASSERT_TRUE(r.done) << (r.failed ? r.failed->message : "");
+  EXPECT_EQ(r.done->usage.completion_tokens, 24);
+  // The resumed tokens' text comes out again, first; the rest is the model's
+  // continuation after them (numerically it may differ from the first run's).
+  std::string resumed_text;
+  {
+    auto w1 = Start(1, 1024);
+    protocol::Frame only = Greedy(3, {"Describe the image.", 10, png});
+    w1->Send(only);
+    JobResult r1 = CollectJob(*w1);
+    ASSERT_TRUE(r1.done);
+    resumed_text = r1.done->text;  // greedy: the same 10 tokens as the first run's first 10
+  }
+  EXPECT_EQ(r.done->text.substr(0, resumed_text.size()), resumed_text);
+  EXPECT_EQ(text.substr(0, resumed_text.size()), resumed_text);
+
+  protocol::Frame bad = Greedy(4, {"x", 4, {}});
+  bad.header["resume_tokens"] = std::vector<int32_t>{1 << 30};
+  w->Send(bad);
+  JobResult rb = CollectJob(*w);
+  ASSERT_TRUE(rb.failed);
+  EXPECT_EQ(rb.failed->code, ErrorCode::kInvalidRequest);
+}
+
+}  // namespace
+}  // namespace vigil::testing

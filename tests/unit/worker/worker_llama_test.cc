@@ -70,12 +70,12 @@ TEST_F(LlamaWorker, AnswersAnImageInEachFormat) {
     EXPECT_GT(d.timings.image_encode_ms, 0);
     EXPECT_GT(d.timings.prefill_ms, 0);
     EXPECT_GT(d.timings.decode_ms, 0);
-    ASSERT_TRUE(d.image) << c.format;
-    EXPECT_EQ(d.image->format, c.format);
-    EXPECT_EQ(d.image->width, 96);
-    EXPECT_EQ(d.image->height, 80);
-    EXPECT_EQ(d.image->model_width, 77);  // short side 80 -> 64, keeping aspect
-    EXPECT_EQ(d.image->model_height, 64);
+    ASSERT_EQ(d.images.size(), 1u) << c.format;
+    EXPECT_EQ(d.images[0].format, c.format);
+    EXPECT_EQ(d.images[0].width, 96);
+    EXPECT_EQ(d.images[0].height, 80);
+    EXPECT_EQ(d.images[0].model_width, 77);  // short side 80 -> 64, keeping aspect
+    EXPECT_EQ(d.images[0].model_height, 64);
     bool encode = false, prefill = false;
     for (const auto& p : r.progress) {
       encode |= p.phase == "image_encode";
@@ -89,7 +89,7 @@ TEST_F(LlamaWorker, TextOnlyJobAndDeterministicGreedy) {
   worker_->Send(JobFrame(1, "Hello there", 6));
   JobResult a = CollectJob(*worker_);
   ASSERT_TRUE(a.done);
-  EXPECT_FALSE(a.done->image);
+  EXPECT_TRUE(a.done->images.empty());
   worker_->Send(JobFrame(2, "Hello there", 6));
   JobResult b = CollectJob(*worker_);
   ASSERT_TRUE(b.done);

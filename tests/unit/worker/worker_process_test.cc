@@ -63,7 +63,7 @@ TEST(WorkerProcess, ChaosJobStreamsPiecesThenDone) {
   EXPECT_EQ(r.done->text.rfind("chaos-", 0), 0u);
   EXPECT_EQ(r.done->usage.prompt_tokens, 3);
   EXPECT_EQ(r.done->usage.completion_tokens, 7);
-  EXPECT_FALSE(r.done->image);
+  EXPECT_TRUE(r.done->images.empty());
   // Same job, same text: chaos is deterministic.
   w.Send(JobFrame(6, "three word prompt", 7));
   EXPECT_EQ(CollectJob(w).done->text, r.done->text);
@@ -108,12 +108,12 @@ TEST(WorkerProcess, ImageFactsAndTypedImageErrorsWithChaos) {
   w.Send(JobFrame(1, "look", 2, png));
   JobResult r = CollectJob(w);
   ASSERT_TRUE(r.done);
-  ASSERT_TRUE(r.done->image);
-  EXPECT_EQ(r.done->image->format, "png");
-  EXPECT_EQ(r.done->image->width, 1792);
-  EXPECT_EQ(r.done->image->height, 2688);
-  EXPECT_EQ(r.done->image->model_width, 896);  // chaos asks for 896: short side
-  EXPECT_EQ(r.done->image->model_height, 1344);
+  ASSERT_EQ(r.done->images.size(), 1u);
+  EXPECT_EQ(r.done->images[0].format, "png");
+  EXPECT_EQ(r.done->images[0].width, 1792);
+  EXPECT_EQ(r.done->images[0].height, 2688);
+  EXPECT_EQ(r.done->images[0].model_width, 896);  // chaos asks for 896: short side
+  EXPECT_EQ(r.done->images[0].model_height, 1344);
   EXPECT_GT(r.done->timings.image_decode_ms, 0);
   ASSERT_FALSE(r.progress.empty());
   EXPECT_EQ(r.progress.front().phase, "image_decode");

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Several images per request, prompted as the model's own chat template says.
+
+Runs the real `vigil serve` on the tiny test model (a Gemma3 GGUF with the
+Gemma 3 chat template) and checks: two images in one chat message and as
+repeated /analyze fields are accepted, each reported, each encoded (two
+different images cost two encodes, the same image twice one), progress comes
+per image, the image-count limit answers 400. When llama-server is on PATH
+it also runs it on the same model and requires the same prompt_tokens and
+the same greedy answer for one image, two images, and a multi-turn
+conversation with a system message (issue 12's goal).
+"""
+import argparse
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vigil_e2e import Server, multipart, png, sse_events  # noqa: E402
+
+
+def data_uri(b):
+    return "data:image/png;base64," + base64.b64encode(b).decode()
+
+
+def image_part(b):
+    return {"type": "image_url", "image_url": {"url": data_uri(b)}}
+
+
+RED, BLUE = png(64, 48, (220, 20, 20)), png(48, 64, (20, 20, 220))
+CASES = {
+    "one image": [{"role": "user", "content": [image_part(RED), {"type": "text", "text": "What color is it?"}]}],
+    "two images": [{"role": "user", "content": [image_part(RED), image_part(BLUE),
+                                                {"type": "text", "text": "Compare the two pictures."}]}],
+    "multi-turn with system": [
+        {"role": "system", "content": "You answer briefly."},
+        {"role": "user", "content": [image_part(RED), {"type": "text", "text": "Describe it."}]},
+        {"role": "assistant", "content": "A red square."},
+        {"role": "user", "content": [{"type": "text", "text": "And this one?"}, image_part(BLUE)]},
+    ],
+}
+
+
+def chat(port, messages):
+    body = json.dumps({"model": "m", "messages": messages, "temperature": 0, "max_tokens": 24}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", body,
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        out = json.loads(r.read())
+    return out["usage"]["prompt_tokens"], out["choices"][0]["message"]["content"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_llama_server(text, mmproj):
+    exe = shutil.which("llama-server")
+    if not exe:
+        return None, None
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
+    proc = subprocess.Popen([exe, "-m", text, "--mmproj", mmproj, "--host", "127.0.0.1", "--port", str(port),
+                             "-np", "1", "-c", "4096", "-t", "2", "--jinja", "--no-warmup"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("llama-server did not become healthy; log: " + open(log.name).read()[-2000:])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vigil", required=True)
+    ap.add_argument("--models", required=True)
+    args = ap.parse_args()
+    text = os.path.join(args.models, "vigil-tiny-text.gguf")
+    mmproj = os.path.join(args.models, "vigil-tiny-mmproj.gguf")
+    if not os.path.exists(text):
+        print("SKIP: no tiny model in", args.models)
+        return 0
+    failures = []
+    with Server(args.vigil, ["--model", text, "--mmproj", mmproj, "--workers", "1", "--threads", "2",
+                             "--max-images", "3", "--model-name", "tiny-gemma3"]) as s:
+        status, _, body = s.request("GET", "/v1/models")
+        models = json.loads(body)
+        if models["data"][0]["id"] != "tiny-gemma3":
+            failures.append(f"--model-name not shown: {models}")
+        ours = {name: chat(s.port, msgs) for name, msgs in CASES.items()}
+        if not ours["two images"][0] > ours["one image"][0]:
+            failures.append(f"two images did not add prompt tokens: {ours}")
+        # /analyze with repeated image fields, streamed: progress per image.
+        a, _ = multipart({"image": ("red.png", RED)}, "b0undary")
+        b, _ = multipart({"image": ("blue.png", BLUE), "prompt": "Compare.", "stream": "true"}, "b0undary")
+        form, ctype = a[: a.rindex(b"--b0undary--")] + b, "multipart/form-data; boundary=b0undary"
+        status, _, body = s.request("POST", "/analyze", form, {"Content-Type": ctype})
+        events = sse_events(body)
+        done = [e for e in events if e.get("done")]
+        if status != 200 or not done or len(done[0]["images"]) != 2:
+            failures.append(f"/analyze with two images: {status} {body[:500]!r}")
+        encoded = {e["progress"].get("image") for e in events if "progress" in e and e["progress"]["phase"] == "image_encode"}
+        if encoded != {1, 2}:
+            failures.append(f"image_encode progress per image missing: {encoded}")
+        # Too many images: 400 naming the limit.
+        four = [{"role": "user", "content": [image_part(RED)] * 4 + [{"type": "text", "text": "x"}]}]
+        status, _, body = s.json("POST", "/v1/chat/completions", {"messages": four})
+        if status != 400 or "--max-images" not in json.dumps(body):
+            failures.append(f"4 images with --max-images 3: {status} {body[:300]!r}")
+        if s.crash_lines():
+            failures.append("crash lines: " + "\n".join(s.crash_lines()))
+    proc, port = start_llama_server(text, mmproj)
+    if proc:
+        try:
+            for name, msgs in CASES.items():
+                theirs = chat(port, msgs)
+                print(f"{name}: vigil prompt_tokens={ours[name][0]} answer={ours[name][1]!r}; "
+                      f"llama-server prompt_tokens={theirs[0]} answer={theirs[1]!r}")
+                if ours[name] != theirs:
+                    failures.append(f"{name}: vigil {ours[name]} != llama-server {theirs}")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    else:
+        print("llama-server not on PATH: parity with it not checked")
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
