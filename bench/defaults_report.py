@@ -89,6 +89,9 @@ def section_gpu(res, src):
            f"Source: `{src}`, made by `{res['command']}`. Host: {res['machine'].get('nproc')} cores; {res['date']}; "
            f"vigil {res['machine'].get('vigil_rev', '?')}. Bench-size model (random weights, Gemma 3 shapes), "
            "every layer on the GPU (both servers' default), Vulkan backend.", ""]
+    for r in res.get("runs", []):
+        out.append(f"- parts {', '.join(r['parts'])}: run {r['date']}, code: {r['code']}")
+    out.append("")
     d = res.get("defaults")
     if d:
         out += [f"Both at defaults. vigil chose: {d['vigil_chose']}. llama-server: {d['peer_chose'] or '?'}", "",
@@ -105,8 +108,8 @@ def section_gpu(res, src):
         out.append("")
     s = res.get("scale")
     if s and "ratio_tok_s" in s:
-        out += [f"Two GPUs: vigil at defaults on both ({s['all_gpus']['chose']}) against vigil held to the first "
-                f"(`--worker-devices` with its name), 64 clients, 256 requests: tokens/s "
+        out += [f"Two GPUs: vigil at defaults on both ({s['all_gpus']['chose']}) against vigil at defaults "
+                f"shown only the first GPU ({s['one_gpu']['chose']}), 64 clients, 256 requests: tokens/s "
                 f"{s['all_gpus']['summary']['tok_s']:.0f} vs {s['one_gpu']['summary']['tok_s']:.0f}, "
                 f"ratio {s['ratio_tok_s']:.2f} (goal ≥ 1.8: {'met' if s['goal_met'] else '**not met**'}).", ""]
     elif s:

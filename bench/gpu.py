@@ -241,15 +241,21 @@ def part_takeover(args, model):
 
 
 def part_scale(args, model):
-    """Two GPUs: vigil at defaults (one worker per GPU) against vigil held to
-    the first GPU (--worker-devices with its name), tokens/s at 64 clients."""
+    """Two GPUs: vigil at defaults (one worker per GPU) against vigil at
+    defaults on a machine that shows it only the first GPU, tokens/s at 64
+    clients."""
     import defaults as D
     gpus = [d for d in vigil_devices(args)[0] if d.get("type") == "gpu"]
     if len(gpus) < 2:
         return {"skipped": f"{len(gpus)} GPU(s) seen"}
     out = {}
-    for name, extra in (("one_gpu", ["--worker-devices", gpus[0]["name"]]), ("all_gpus", [])):
-        v = D.VigilAtDefaults(args.vigil, model, extra=extra)
+    for name, visible in (("one_gpu", "0"), ("all_gpus", None)):
+        # What a user with one GPU gets: the backend sees only the first.
+        if visible is None:
+            os.environ.pop("GGML_VK_VISIBLE_DEVICES", None)
+        else:
+            os.environ["GGML_VK_VISIBLE_DEVICES"] = visible
+        v = D.VigilAtDefaults(args.vigil, model)
         try:
             B.run_load(v.port, [D.body(model, B.fresh_image()) for _ in range(16)], 16)
             recs, wall = B.run_load(v.port, [D.body(model, B.fresh_image()) for _ in range(256)], 64)

@@ -80,7 +80,11 @@ Tuning ChooseTuning(const Machine& m, const TuningRequest& r) {
     t.jobs = r.jobs > 0 ? r.jobs : 4;
     t.spare_workers = r.spare_workers >= 0 ? r.spare_workers : 0;
   }
-  t.threads = r.threads > 0 ? r.threads : std::max(1, m.cores / t.workers);
+  // With every layer on a GPU the CPU threads only sample and spin; many of
+  // them slow each step down (llama-server at its default of one thread per
+  // core reached a fraction of its -t 2 throughput on a 32-core H200 host).
+  const int per_worker = std::max(1, m.cores / t.workers);
+  t.threads = r.threads > 0 ? r.threads : gpu ? std::min(per_worker, 4) : per_worker;
   return t;
 }
 

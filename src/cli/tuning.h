@@ -6,7 +6,8 @@
 // cores this process may run on and the GPUs a worker sees:
 //
 //   GPUs present (and --gpu-layers not 0): one worker per GPU, 8 jobs each
-//     (a GPU's throughput grows with the batch), threads = cores / workers,
+//     (a GPU's throughput grows with the batch), threads = cores / workers
+//     but at most 4 (the layers run on the GPU; CPU threads only spin),
 //     plus one loaded spare when the GPU's free memory holds three copies of
 //     the model files (the spare takes a dead worker's place at once);
 //   CPU only: one worker running 4 jobs (llama-server's 4 slots) on every

@@ -299,6 +299,7 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
   if (Status s = LoadChatTemplate(); !s) return s.error();
   image_cache_ = EmbeddingCache(static_cast<size_t>(std::max<int64_t>(options.image_cache_mb, 0))
                                 << 20);
+  Warmup(advance);
   return Facts(options);
 }
 

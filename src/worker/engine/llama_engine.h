@@ -153,6 +153,8 @@ class LlamaEngine final : public Engine {
   Result<EmbeddingCache::Embeddings> ImageEmbeddings(const mtmd_input_chunk* chunk,
                                                      const std::string& key, JobEvents& events);
   Status DecodeStatus(int32_t rc) const;
+  // llama_warmup.cc: one step of each kind at load, on a GPU.
+  void Warmup(const std::function<void()>& advance);
   void EndBatch(const std::vector<Job*>& in_batch, const Error& error);
 
   // llama_engine.cc
