@@ -30,24 +30,14 @@ import run as B  # noqa: E402
 GOAL_MS = 50
 
 
-class Vigil(B.Vigil):
+def start_vigil(args, model):
     """vigil serve --workers 1 --jobs 8 --spare-workers 1, defaults otherwise."""
-
-    def __init__(self, args, model):
-        import subprocess
-        self.logpath = f"/tmp/vigil-bench-takeover-{os.getpid()}.log"
-        self.logf = open(self.logpath, "ab")
-        self.cmd = [args.vigil, "serve", "--port", "0", "--model", model["text"], "--mmproj", model["mmproj"],
-                    "--workers", "1", "--jobs", "8", "--spare-workers", "1", "--log-level", "info",
-                    "--max-tokens-limit", str(max(4096, args.tokens))]
-        if args.gpu:
-            self.cmd += ["--gpu-layers", "99"]
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=self.logf)
-        line = self.proc.stdout.readline().decode()
-        if "listening on" not in line:
-            raise RuntimeError(f"vigil did not start: {line!r}; see {self.logpath}")
-        self.port = int(line.strip().rsplit(":", 1)[1])
-        self.wait_ready("/ready")
+    import defaults as D
+    extra = ["--workers", "1", "--jobs", "8", "--spare-workers", "1",
+             "--max-tokens-limit", str(max(4096, args.tokens))]
+    if args.gpu:
+        extra += ["--gpu-layers", "99"]
+    return D.VigilAtDefaults(args.vigil, model, extra=extra)
 
 
 def longest_stall_ms(events, t_sig):
@@ -65,7 +55,7 @@ def longest_stall_ms(events, t_sig):
 
 
 def one_trial(args, model, sig):
-    v = Vigil(args, model)
+    v = start_vigil(args, model)
     try:
         G.wait_until(lambda: sum(w["state"] == "idle" for w in G.workers(v)) == 2, 120, "two idle workers")
         B.run_load(v.port, [B.chat_body(B.fresh_image(), 4) for _ in range(2)], 2)  # warm up

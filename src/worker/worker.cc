@@ -25,8 +25,9 @@ namespace vigil::worker {
 namespace {
 
 // LeakSanitizer stops the process with ptrace when it exits, which the
-// seccomp filter kills: a sanitized worker serves without the filter (its
-// rules are still tested directly, tests/unit/worker/sandbox_test.cc).
+// seccomp filter kills, and reads /proc/<pid>/task, which Landlock hides: a
+// sanitized worker serves without either (their rules are still tested
+// directly, tests/unit/worker/sandbox_test.cc).
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kSanitized = true;
 #elif defined(__has_feature)
@@ -230,7 +231,8 @@ int RunWorker(const WorkerOptions& options, WorkerState& state) {
   Result<std::string> locked =
       on_gpu ? Result<std::string>(std::string("skipped on a GPU"))
              : LockDown({.user = options.user, .read_paths = {options.model, options.mmproj},
-                         .landlock = options.sandbox, .seccomp = options.sandbox && !kSanitized});
+                         .landlock = options.sandbox && !kSanitized,
+                         .seccomp = options.sandbox && !kSanitized});
   if (!locked) {
     std::fprintf(stderr, "vigil-worker: sandbox failed: %s\n", locked.error().message.c_str());
     channel.Send(protocol::ToFrame(protocol::Failed{0, locked.error().code, locked.error().message}));

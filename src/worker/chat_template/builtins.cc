@@ -8,13 +8,6 @@
 namespace vigil::worker::chat_template {
 namespace {
 
-[[noreturn]] void Fail(const std::string& what) { throw TemplateError(what); }
-
-// By value: a default passed as a temporary must not dangle.
-Value Arg(const Args& a, size_t i, std::string_view name, const Value& def) {
-  const Value* v = a.Get(i, name);
-  return v ? *v : def;
-}
 
 bool IsWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 

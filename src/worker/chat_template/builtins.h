@@ -24,4 +24,13 @@ Value GetItem(const Value& obj, const Value& key);
 // range, namespace, raise_exception, strftime_now, dict; undefined otherwise.
 Value Global(const std::string& name);
 
+// Shared by builtins.cc and filters.cc.
+[[noreturn]] inline void Fail(const std::string& what) { throw TemplateError(what); }
+// Argument i, or the keyword `name`, or `def`. By value: a default passed
+// as a temporary must not dangle.
+inline Value Arg(const Args& a, size_t i, std::string_view name, const Value& def) {
+  const Value* v = a.Get(i, name);
+  return v ? *v : def;
+}
+
 }  // namespace vigil::worker::chat_template

@@ -9,13 +9,6 @@
 namespace vigil::worker::chat_template {
 namespace {
 
-[[noreturn]] void Fail(const std::string& what) { throw TemplateError(what); }
-
-// By value: a default passed as a temporary must not dangle.
-Value Arg(const Args& a, size_t i, std::string_view name, const Value& def) {
-  const Value* v = a.Get(i, name);
-  return v ? *v : def;
-}
 
 // "a.b.c" or an integer index, as jinja2's make_attrgetter.
 Value Attribute(const Value& v, const Value& path) {
