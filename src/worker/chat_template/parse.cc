@@ -399,6 +399,7 @@ class Parser {
       ExpectOp("]");
       break;
     }
+    if (!slice && !parts[0]) Fail(line, "empty subscript");
     auto e = MakeExpr(slice ? Expr::Kind::kSlice : Expr::Kind::kItem, line);
     e->children.push_back(std::move(target));
     for (int i = 0; i < (slice ? 3 : 1); ++i) e->children.push_back(std::move(parts[i]));

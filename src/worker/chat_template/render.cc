@@ -277,27 +277,44 @@ class Renderer {
     return Arithmetic(e.name, Eval(*e.children[0]), Eval(*e.children[1]));
   }
 
+  // The result, read after the overflow check wrote it; null: overflowed.
+  static int64_t Checked(const int64_t* result) {
+    if (!result) throw TemplateError("integer overflow");
+    return *result;
+  }
+
   static Value Arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (op == "~") return Value(a.Str() + b.Str());
     if (a.is_number() && b.is_number()) {
       const bool ints = a.is_int() && b.is_int();
       const int64_t x = a.AsInt(), y = b.AsInt();
       const double p = a.AsDouble(), q = b.AsDouble();
-      if (op == "+") return ints ? Value(x + y) : Value(p + q);
-      if (op == "-") return ints ? Value(x - y) : Value(p - q);
-      if (op == "*") return ints ? Value(x * y) : Value(p * q);
+      // Python's integers do not overflow; these do: a template that needs
+      // more than 64 bits is refused rather than computed wrong.
+      int64_t r = 0;
+      if (op == "+") return ints ? Value(Checked(__builtin_add_overflow(x, y, &r) ? nullptr : &r)) : Value(p + q);
+      if (op == "-") return ints ? Value(Checked(__builtin_sub_overflow(x, y, &r) ? nullptr : &r)) : Value(p - q);
+      if (op == "*") return ints ? Value(Checked(__builtin_mul_overflow(x, y, &r) ? nullptr : &r)) : Value(p * q);
       if ((op == "/" || op == "//" || op == "%") && q == 0) throw TemplateError("division by zero");
+      if (ints && y == -1 && x == INT64_MIN && (op == "//" || op == "%")) throw TemplateError("integer overflow");
       if (op == "/") return Value(p / q);
       if (op == "//") {
         if (ints) return Value(x / y - ((x % y != 0) && ((x < 0) != (y < 0))));
         return Value(std::floor(p / q));
       }
       if (op == "%") {
-        if (ints) return Value(((x % y) + y) % y);
+        if (ints) {  // Python's sign: the divisor's, without overflowing
+          const int64_t r = x % y;
+          return Value(r != 0 && ((r < 0) != (y < 0)) ? r + y : r);
+        }
         return Value(p - q * std::floor(p / q));
       }
       if (op == "**") {
-        if (ints && y >= 0) return Value(static_cast<int64_t>(std::pow(p, q)));
+        if (ints && y >= 0) {
+          const double v = std::pow(p, q);
+          if (!(std::fabs(v) < 9.2e18)) throw TemplateError("integer overflow");
+          return Value(static_cast<int64_t>(v));
+        }
         return Value(std::pow(p, q));
       }
     }

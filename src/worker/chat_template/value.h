@@ -68,7 +68,14 @@ class Value {
   bool is_callable() const { return type_ == Type::kFunction; }
 
   bool AsBool() const { return int_ != 0; }
-  int64_t AsInt() const { return type_ == Type::kFloat ? static_cast<int64_t>(float_) : int_; }
+  int64_t AsInt() const { return type_ == Type::kFloat ? Truncate(float_) : int_; }
+  // int(x) for a float, saturated: NaN is 0, out of range the nearest bound.
+  static int64_t Truncate(double d) {
+    if (d != d) return 0;
+    if (d >= 9223372036854775807.0) return INT64_MAX;
+    if (d <= -9223372036854775808.0) return INT64_MIN;
+    return static_cast<int64_t>(d);
+  }
   double AsDouble() const { return type_ == Type::kFloat ? float_ : static_cast<double>(int_); }
   const std::string& AsString() const { return str_; }  // also an undefined's name
   List& AsList() const { return *list_; }
