@@ -53,6 +53,10 @@ class VigilAtDefaults(run.Server):
         self.port = int(line.strip().rsplit(":", 1)[1])
         self.wait_ready("/ready")
 
+    def workers(self):
+        _, b = run.http_get(self.port, "/v1/workers")
+        return json.loads(b)
+
     def chosen(self):
         """The 'serving with ...' line vigil logs at start: what its defaults chose."""
         with open(self.logpath, errors="replace") as f:
