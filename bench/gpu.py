@@ -203,22 +203,13 @@ def part_throughput(args, model):
             "ratios": {str(c): v for c, v in B.ratios(res).items()}}
 
 
-GPU_GOALS = {"tok_s": (1.0, True), "ttft_p50": (1.05, False), "e2e_p50": (1.05, False)}
-
-
 def part_defaults(args, model):
     """Both servers at their defaults (no tuning flag): vigil picks its workers,
     jobs per worker and spare from the GPUs it sees; llama-server its slots."""
     import defaults as D
     clients = [int(x) for x in args.defaults_clients.split(",")]
     res = D.compare(args.vigil, model, clients, args.rounds, lambda c: max(8, 2 * c), gpu=True)
-    goals = []
-    for c, r in res["by_clients"].items():
-        for key, (bound, higher) in GPU_GOALS.items():
-            med = r["median"][key]["median"]
-            goals.append({"clients": int(c), "metric": key, "goal": (">= " if higher else "<= ") + str(bound),
-                          "median_ratio": med, "pooled_ratio": r["pooled"][key],
-                          "met": med is not None and (med >= bound if higher else med <= bound)})
+    goals = D.verdicts("gpu", res["by_clients"])
     res["goals"] = goals
     for g in goals:
         log(f"   defaults {g['clients']:>2} clients {g['metric']:8s} {g['goal']:7s} median {g['median_ratio']} "

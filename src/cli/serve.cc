@@ -27,7 +27,8 @@ namespace {
 
 std::chrono::milliseconds Ms(double seconds) { return std::chrono::milliseconds(int64_t(seconds * 1000)); }
 
-// The embedded default model when --model is not given (llama engine).
+// The embedded default model when --model is not given (llama engine);
+// the model files' size (tuning and the memory limit use it).
 Status ResolveModel(ServeOptions& o) {
   if (o.model.empty() && o.engine == "llama") {
     auto m = FindDefaultModel();
@@ -40,20 +41,18 @@ Status ResolveModel(ServeOptions& o) {
     o.mmproj = m->mmproj;
     spdlog::info("using the default model {} + {}", o.model, o.mmproj);
   }
+  for (const std::string* path : {&o.model, &o.mmproj}) {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(*path, ec);
+    if (!ec) o.model_bytes += static_cast<int64_t>(n);
+  }
   return OkStatus();
-}
-
-int64_t FileBytes(const std::string& path) {
-  std::error_code ec;
-  const auto n = std::filesystem::file_size(path, ec);
-  return ec ? 0 : static_cast<int64_t>(n);
 }
 
 // Fills workers, jobs, threads and spares the user left unset (tuning.h)
 // and says what was chosen.
 void ApplyTuning(ServeOptions& o) {
-  TuningRequest r{o.workers, o.jobs, o.threads, o.spare_workers, o.gpu_layers,
-                  FileBytes(o.model) + FileBytes(o.mmproj)};
+  TuningRequest r{o.workers, o.jobs, o.threads, o.spare_workers, o.gpu_layers, o.model_bytes};
   const Machine machine = ProbeMachine(WorkerBinary(), o.engine == "llama" && o.gpu_layers != 0);
   const Tuning t = ChooseTuning(machine, r);
   o.gpu_present = !machine.gpus.empty() && o.gpu_layers != 0;
@@ -93,7 +92,7 @@ Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
   const WorkerLimits limits = ChooseWorkerLimits(
       {.user = o.worker_user, .memory_limit_mb = o.worker_memory_limit_mb, .gpu = o.gpu_present,
        .processes = std::max(1, o.workers) + std::max(0, o.spare_workers),
-       .model_bytes = FileBytes(o.model) + FileBytes(o.mmproj)},
+       .model_bytes = o.model_bytes},
       ::geteuid() == 0, static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE));
   args.insert(args.end(), limits.args.begin(), limits.args.end());
   o.worker_memory_limit_mb = limits.memory_limit_mb;

@@ -36,6 +36,7 @@ struct ServeOptions {
   int64_t worker_memory_limit_mb = -1;  // >0: each worker's RLIMIT_AS, MiB; 0: none; -1: auto (worker_limits.h)
   std::string worker_user = "auto";     // workers' user once loaded (worker_limits.h)
   bool gpu_present = false;             // set by ApplyTuning
+  int64_t model_bytes = 0;              // text + mmproj files; set by ResolveModel
   std::string worker_fault_at_load;    // tests: --fault-at-load KIND for every worker
   int ctx = 4096;
   int threads = 0;  // engine threads per worker; 0: chosen from the machine

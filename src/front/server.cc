@@ -339,12 +339,17 @@ void Server::StopAccepting() {
 
 namespace {
 
-void CloseConnections(Server::State& state) {
+// The open connections, held: closing one removes it from the set.
+std::vector<std::shared_ptr<Connection>> Snapshot(const Server::State& state) {
   std::vector<std::shared_ptr<Connection>> all;
   for (Connection* c : state.connections) {
     if (auto p = c->weak_from_this().lock()) all.push_back(std::move(p));
   }
-  for (auto& c : all) c->Close();
+  return all;
+}
+
+void CloseConnections(Server::State& state) {
+  for (auto& c : Snapshot(state)) c->Close();
 }
 
 // Polls the connection set every 20 ms: connections leave it once their last
@@ -366,11 +371,7 @@ void WhenNoConnections(std::shared_ptr<Server::State> state, std::shared_ptr<net
 void Server::CloseWhenFlushed(std::chrono::milliseconds bound, std::function<void()> done) {
   StopAccepting();
   state_->closing = true;
-  std::vector<std::shared_ptr<Connection>> all;
-  for (Connection* c : state_->connections) {
-    if (auto p = c->weak_from_this().lock()) all.push_back(std::move(p));
-  }
-  for (auto& c : all) c->CloseIfIdle();
+  for (auto& c : Snapshot(*state_)) c->CloseIfIdle();
   WhenNoConnections(state_, std::make_shared<net::steady_timer>(state_->io),
                     std::chrono::steady_clock::now() + bound, std::move(done));
 }

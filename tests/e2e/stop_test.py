@@ -182,7 +182,9 @@ class StopTest(unittest.TestCase):
         port = free_port()
         v = Launched(["serve", "--model", os.path.join(MODELS, "vigil-tiny-text.gguf"), "--mmproj",
                       os.path.join(MODELS, "vigil-tiny-mmproj.gguf"), "--port", str(port), "--workers", "2",
-                      "--ctx", str(LONG_TOKENS + 512), "--max-tokens-limit", str(LONG_TOKENS)])
+                      "--ctx", str(LONG_TOKENS + 512), "--max-tokens-limit", str(LONG_TOKENS),
+                      # room for the long requests on a loaded machine (the default is 30 s)
+                      "--drain-grace", "120"])
         self.addCleanup(v.kill_everything)
         v.read_line_with("listening on", 300)  # the first ./vigil may build the sid root
         deadline = time.monotonic() + 60

@@ -30,7 +30,9 @@ TEST(Tuning, NeverMoreEngineThreadsThanCores) {
       r.workers = workers;
       const Tuning t = ChooseTuning(Cpu(cores), r);
       EXPECT_GE(t.threads, 1);
-      if (t.workers <= cores) EXPECT_LE(t.threads * t.workers, cores) << cores << " cores, " << t.workers;
+      if (t.workers <= cores) {
+        EXPECT_LE(t.threads * t.workers, cores) << cores << " cores, " << t.workers;
+      }
     }
   }
 }
