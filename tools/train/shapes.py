@@ -115,6 +115,11 @@ def render(scene: Scene, jitter: int = 12) -> Image.Image:
 # ------------------------------------------------------------- answers --
 
 
+def article(word: str) -> str:
+    """English indefinite article for the word that follows: "an orange", "a red"."""
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def describe(objs: list[Obj]) -> str:
     groups: dict[tuple[int, int], int] = {}
     for o in objs:
@@ -123,7 +128,7 @@ def describe(objs: list[Obj]) -> str:
     parts = []
     for (c, s), n in sorted(groups.items()):
         shape = SHAPES[s] if n == 1 else PLURAL[SHAPES[s]]
-        parts.append(f"{'a' if n == 1 else NUMBERS[n]} {COLOR_NAMES[c]} {shape}")
+        parts.append(f"{article(COLOR_NAMES[c]) if n == 1 else NUMBERS[n]} {COLOR_NAMES[c]} {shape}")
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -154,9 +159,9 @@ TEMPLATES = {
         "What color is the {S} in the image?", "The {S} is what color?",
     ],
     "yesno": [
-        "Is there a {C} {S}?", "Is there a {C} {S} in the image?", "Do you see a {C} {S}?",
-        "Does the image contain a {C} {S}?", "Is there any {C} {S}?",
-        "Are there any {C} {P}?", "Is a {C} {S} in this picture?",
+        "Is there {A} {C} {S}?", "Is there {A} {C} {S} in the image?", "Do you see {A} {C} {S}?",
+        "Does the image contain {A} {C} {S}?", "Is there any {C} {S}?",
+        "Are there any {C} {P}?", "Is {A} {C} {S} in this picture?",
     ],
     "shape": [
         "What shape is the {C} object?", "What shape is the {C} one?",
@@ -168,7 +173,7 @@ TYPES = list(TEMPLATES)
 
 
 def fill(template: str, shape: str = "", color: str = "") -> str:
-    return template.format(S=shape, P=PLURAL.get(shape, ""), C=color)
+    return template.format(S=shape, P=PLURAL.get(shape, ""), C=color, A=article(color or "x"))
 
 
 def possible_types(objs: list[Obj]) -> list[str]:
