@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh: vigil's whole test suite, the command README.md and CI run.
-#   1. the normal build (build/) and every ctest test: unit, fault, e2e;
+#   1. the normal build (build/) and every ctest test: unit, fault, e2e (also
+#      against a Python worker, --worker-command); the Python worker
+#      package's own unit tests (python/vigil_worker/tests);
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #      (build-asan/);
 #   3. each libFuzzer target for 10 seconds (build-fuzz/);
@@ -57,6 +59,8 @@ step "build"
 "$here/build.sh" build
 step "tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
+step "python worker package: unit tests (python/vigil_worker, about 10 s)"
+(cd "$repo/python" && python3 -m unittest discover -s vigil_worker/tests -t .)
 
 if [[ "${VIGIL_SKIP_ASAN:-}" != 1 ]]; then
   step "sanitizer build (ASan + UBSan)"

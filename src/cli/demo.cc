@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +20,8 @@
 #include "cli/analyze.h"
 #include "cli/http_client.h"
 #include "cli/paths.h"
+#include "common/spawn.h"
+#include "common/unique_fd.h"
 
 namespace vigil::cli {
 namespace {
@@ -40,26 +41,17 @@ Child SpawnServer(const DemoOptions& o) {
                                    "--engine", o.engine, "--log-level", "warn"};
   if (!o.model.empty()) args.insert(args.end(), {"--model", o.model, "--mmproj", o.mmproj});
   int fds[2];
-  if (pipe(fds) != 0) return {};
+  if (pipe2(fds, O_CLOEXEC) != 0) return {};
+  UniqueFd out_read(fds[0]), out_write(fds[1]);
   // The server's log would drown the answers: it goes to a file.
-  const int log = open(LogPath().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // If the demo dies without stopping it, the server drains and exits.
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (log >= 0) dup2(log, STDERR_FILENO);
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  if (log >= 0) close(log);
-  return {pid, fds[0]};
+  UniqueFd log(open(LogPath().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  SpawnSpec spec{.argv = std::move(args), .fds = {{STDOUT_FILENO, out_write.get()}}};
+  if (log.valid()) spec.fds.emplace_back(STDERR_FILENO, log.get());
+  // If the demo dies without stopping it, the server drains and exits.
+  spec.parent_death_signal = SIGTERM;
+  Result<pid_t> pid = Spawn(spec);
+  if (!pid.ok()) return {};
+  return {*pid, out_read.Release()};
 }
 
 // Reads the child's "vigil: listening on URL" line, within a bound.

@@ -5,17 +5,17 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "cli/paths.h"
 #include "cli/tuning.h"
+#include "cli/worker_command.h"
 #include "cli/worker_limits.h"
 #include "common/log.h"
 #include "front/router.h"
@@ -24,6 +24,9 @@
 
 namespace vigil::cli {
 namespace {
+
+// The engine name of a --worker-command program (until its hello names it).
+constexpr const char* kExternalEngine = "external";
 
 std::chrono::milliseconds Ms(double seconds) { return std::chrono::milliseconds(int64_t(seconds * 1000)); }
 
@@ -39,7 +42,7 @@ Status ResolveModel(ServeOptions& o) {
     }
     o.model = m->text;
     o.mmproj = m->mmproj;
-    spdlog::info("using the default model {} + {}", o.model, o.mmproj);
+    LogInfo("default_model_chosen", {{"model", o.model}, {"mmproj", o.mmproj}});
   }
   for (const std::string* path : {&o.model, &o.mmproj}) {
     std::error_code ec;
@@ -60,9 +63,9 @@ void ApplyTuning(ServeOptions& o) {
   o.jobs = t.jobs;
   o.threads = t.threads;
   o.spare_workers = t.spare_workers;
-  spdlog::info("serving with {} worker(s) x {} jobs at once, {} engine thread(s) each, {} spare (from {}; "
-               "--workers/--jobs/--threads/--spare-workers override)",
-               o.workers, o.jobs, o.threads, o.spare_workers, t.basis);
+  LogInfo("tuning_chosen", {{"workers", o.workers}, {"jobs_per_worker", o.jobs}, {"threads_per_worker", o.threads},
+                            {"spare_workers", o.spare_workers}, {"chosen_from", t.basis},
+                            {"override", "--workers/--jobs/--threads/--spare-workers"}});
   o.front.tuning = {{"workers", o.workers}, {"jobs_per_worker", o.jobs}, {"threads_per_worker", o.threads},
                     {"spare_workers", o.spare_workers}, {"chosen_from", t.basis},
                     {"set_by_flags", nlohmann::json::array()}};
@@ -74,7 +77,8 @@ void ApplyTuning(ServeOptions& o) {
 
 // Engine and model flags passed through to every vigil-worker.
 Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
-  std::vector<std::string> args = {"--engine", o.engine};
+  std::vector<std::string> args;
+  if (o.engine != kExternalEngine) args = {"--engine", o.engine};
   if (!o.model.empty()) args.insert(args.end(), {"--model", o.model});
   if (!o.mmproj.empty()) args.insert(args.end(), {"--mmproj", o.mmproj});
   args.insert(args.end(), {"--ctx", std::to_string(o.ctx), "--max-image-pixels",
@@ -89,15 +93,62 @@ Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
     }
     args.insert(args.end(), {"--fault-at-load", o.worker_fault_at_load});
   }
+  // A cgroup v2 per worker where we may create one (memory_cgroup.h), else RLIMIT_AS.
+  std::string why_not_cgroup;
+  if (o.worker_memory_limit_mb != 0) {
+    auto cgroups = supervisor::WorkerCgroups::CreateForThisProcess();
+    if (cgroups.ok()) o.worker_cgroups = *cgroups;
+    else why_not_cgroup = cgroups.error().message;
+  }
   const WorkerLimits limits = ChooseWorkerLimits(
       {.user = o.worker_user, .memory_limit_mb = o.worker_memory_limit_mb, .gpu = o.gpu_present,
        .processes = std::max(1, o.workers) + std::max(0, o.spare_workers),
-       .model_bytes = o.model_bytes},
+       .model_bytes = o.model_bytes, .cgroup_v2 = o.worker_cgroups != nullptr,
+       .cgroup_v2_why_not = why_not_cgroup},
       ::geteuid() == 0, static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE));
   args.insert(args.end(), limits.args.begin(), limits.args.end());
   o.worker_memory_limit_mb = limits.memory_limit_mb;
-  spdlog::info("sandbox: {}", limits.summary);
+  if (limits.memory_mechanism != "cgroup_v2") o.worker_cgroups.reset();
+  LogInfo("sandbox_chosen", {{"summary", limits.summary}});
+  nlohmann::json memory = {{"mib", limits.memory_limit_mb}, {"mechanism", limits.memory_mechanism}};
+  if (o.worker_cgroups) {
+    memory["cgroup"] = o.worker_cgroups->base();
+    // A supervisor that moved itself into its supervisor/ child did so
+    // because cgroup v2 puts no process beside child cgroups.
+    LogInfo("worker_cgroups_created", {{"base", o.worker_cgroups->base()},
+                                       {"supervisor_moved", o.worker_cgroups->moved_supervisor()}});
+  } else if (!why_not_cgroup.empty()) {
+    memory["cgroup_v2_unavailable"] = why_not_cgroup;
+  }
+  o.front.tuning["worker_memory_limit"] = std::move(memory);
   return args;
+}
+
+// --worker-command: its program runs instead of vigil-worker, with the same
+// flags after its own words, and the sandbox applied before exec
+// (worker_command.h): the user vigil-worker would switch to after load
+// (--user in args) becomes the program's user from the start.
+Status UseWorkerCommand(const ServeOptions& o, std::vector<std::string> args,
+                        supervisor::SupervisorOptions& so) {
+  const char* path = std::getenv("PATH");
+  auto command = ParseWorkerCommand(o.worker_command, path ? path : "/usr/bin:/bin");
+  if (!command) return command.error();
+  std::string user;
+  if (auto it = std::find(args.begin(), args.end(), "--user"); it != args.end() && it + 1 != args.end()) {
+    user = *(it + 1);
+    args.erase(it, it + 2);
+  }
+  auto hardening = ExternalWorkerHardening(user);
+  if (!hardening) return hardening.error();
+  so.worker_binary = command->program;
+  so.worker_args = command->args;
+  so.worker_args.insert(so.worker_args.end(), args.begin(), args.end());
+  so.worker_hardening = *hardening;
+  LogInfo("worker_command_chosen", {{"program", command->program},
+                                    {"user", user.empty() ? std::string("the supervisor's user") : user},
+                                    {"no_new_privs", true}, {"max_open_files", hardening->max_open_files},
+                                    {"network_namespace", "where permitted"}});
+  return OkStatus();
 }
 
 std::string ModelName(const ServeOptions& o) {
@@ -142,18 +193,18 @@ class StopOnSignals {
     const auto now = std::chrono::steady_clock::now();
     if (!first_) {
       first_ = now;
-      spdlog::info("signal {}: draining (grace {}s)", sig, grace_.count() / 1000.0);
+      LogInfo("stop_signal_received", {{"signal", sig}, {"action", "drain"}, {"grace_s", grace_.count() / 1000.0}});
       return sup_.Drain(grace_, [this] { Finish(); });
     }
     if (now - *first_ < kSameStop) {
-      spdlog::info("signal {} again within {}s: the same stop", sig, kSameStop.count());
+      LogInfo("stop_signal_received", {{"signal", sig}, {"action", "same_stop"}, {"within_s", kSameStop.count()}});
       return;
     }
-    spdlog::warn("second signal ({}): stopping now; requests left get not_ready", sig);
+    LogWarn("stop_signal_received", {{"signal", sig}, {"action", "stop_now"}, {"requests_left_get", "not_ready"}});
     sup_.Drain(std::chrono::milliseconds(0), nullptr);
   }
   void Finish() {
-    spdlog::info("drained; closing connections");
+    LogInfo("server_drained", {{"next", "closing connections"}});
     server_.CloseWhenFlushed(std::chrono::seconds(2), [this] { io_.stop(); });
   }
 
@@ -171,6 +222,10 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
   auto& l = o.front.limits;
   sub.add_option("--host", o.host, "address to bind")->capture_default_str();
   sub.add_option("--port", o.port, "port to bind; 0 picks a free one")->capture_default_str();
+  sub.add_option("--worker-command", o.worker_command,
+                 "run this program as the workers instead of vigil-worker, e.g. 'python3 -m my_engine "
+                 "--checkpoint DIR' (split like a shell, no shell; it gets vigil-worker's flags after its "
+                 "own; docs/protocol.md, \"Writing a worker\"); replaces --engine");
   sub.add_option("--engine", o.engine, "llama or chaos (model-free, for tests)")
       ->check(CLI::IsMember({"llama", "chaos"}))->capture_default_str();
   sub.add_option("--model", o.model, "text model GGUF (default: the embedded default model)");
@@ -199,8 +254,9 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
                  "(0: the default, 120)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   sub.add_option("--worker-memory-limit-mb", o.worker_memory_limit_mb,
-                 "address-space cap (RLIMIT_AS) per worker, MiB; 0: none; -1: 3/4 of memory shared "
-                 "among the workers on CPU, none on a GPU")
+                 "memory limit per worker, MiB: a cgroup v2 memory.max where vigil may create cgroups, "
+                 "else RLIMIT_AS; 0: none; -1: 3/4 of memory shared among the workers (with RLIMIT_AS: "
+                 "none on a GPU)")
       ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40))->capture_default_str();
   sub.add_option("--worker-user", o.worker_user,
                  "user the workers run as once loaded: auto (nobody when vigil runs as root), "
@@ -209,7 +265,7 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
   sub.add_option("--worker-fault-at-load", o.worker_fault_at_load,
                  "tests: every worker injects this fault kind while loading (needs --allow-fault-injection)")
       ->check(CLI::IsMember({"segfault", "abort", "hang_busy", "hang_syscall", "exit", "oom", "garbage",
-                             "close_protocol"}));
+                             "close_protocol", "exception", "hang_gil"}));
   sub.add_option("--drain-grace", o.drain_grace_s, "on SIGTERM, time for in-flight requests, seconds")->capture_default_str();
   sub.add_option("--max-body-bytes", l.max_body_bytes, "request body limit")->capture_default_str();
   sub.add_option("--max-image-bytes", l.max_image_bytes, "size limit of each image")->capture_default_str();
@@ -257,16 +313,14 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
 }
 
 int RunServe(ServeOptions o) {
-  // Logs go to stderr: stdout carries only the "listening on" line.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("vigil"));
-  spdlog::set_level(spdlog::level::from_str(o.log_level));
-  // The supervisor's events (common/log.h) go through the same logger, so the
-  // log is one stream with one format.
-  vigil::SetLogSink([](vigil::LogLevel level, std::string_view message) {
-    static constexpr spdlog::level::level_enum kLevels[] = {
-        spdlog::level::debug, spdlog::level::info, spdlog::level::warn, spdlog::level::err};
-    spdlog::log(kLevels[static_cast<int>(level)], "{}", message);
-  });
+  // Logs go to stderr through common/log.h, the one logging path: stdout
+  // carries only the "listening on" line.
+  if (!SetLogLevel(o.log_level)) {
+    std::fprintf(stderr, "vigil serve: --log-level %s: expected trace, debug, info, warn or error\n",
+                 o.log_level.c_str());
+    return 2;
+  }
+  if (!o.worker_command.empty()) o.engine = kExternalEngine;
   Status model = ResolveModel(o);
   if (!model.ok()) {
     std::fprintf(stderr, "vigil serve: %s\n", model.error().message.c_str());
@@ -282,12 +336,24 @@ int RunServe(ServeOptions o) {
   supervisor::SupervisorOptions so;
   so.worker_binary = WorkerBinary();
   so.worker_args = *args;
+  if (o.engine == kExternalEngine) {
+    if (Status used = UseWorkerCommand(o, *args, so); !used.ok()) {
+      std::fprintf(stderr, "vigil serve: %s\n", used.error().message.c_str());
+      return 2;
+    }
+  }
   so.worker_devices = o.worker_devices;
   so.oom_retry = Ms(o.oom_retry_s);
   so.workers = o.workers;
   so.jobs_per_worker = o.jobs;
   so.spare_workers = o.spare_workers;
-  so.worker_address_space_limit = std::max<int64_t>(0, o.worker_memory_limit_mb) << 20;
+  const int64_t worker_memory_bytes = std::max<int64_t>(0, o.worker_memory_limit_mb) << 20;
+  if (o.worker_cgroups) {
+    so.worker_cgroups = o.worker_cgroups;
+    so.worker_cgroup_memory_max = worker_memory_bytes;
+  } else {
+    so.worker_address_space_limit = worker_memory_bytes;
+  }
   so.max_queue = o.max_queue;
   so.request_timeout = Ms(o.request_timeout_s);
   so.max_attempts = o.max_attempts;
@@ -314,7 +380,8 @@ int RunServe(ServeOptions o) {
   sup->Start();
   std::printf("vigil: listening on http://%s:%u\n", o.host.c_str(), unsigned(*port));
   std::fflush(stdout);
-  spdlog::info("listening on http://{}:{} (engine {}, {} workers)", o.host, *port, o.engine, o.workers);
+  LogInfo("listener_opened", {{"url", "http://" + o.host + ":" + std::to_string(*port)}, {"engine", o.engine},
+                              {"workers", o.workers}});
 
   StopOnSignals stop(io, server, *sup, Ms(o.drain_grace_s));
   io.run();

@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "front/context.h"
+#include "supervisor/memory_cgroup.h"
 
 namespace CLI {
 class App;
@@ -20,7 +22,8 @@ namespace vigil::cli {
 struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::string engine = "llama";
+  std::string engine = "llama";   // "external" once --worker-command is given
+  std::string worker_command;     // --worker-command: a program that replaces vigil-worker (worker_command.h)
   std::string model, mmproj;
   int workers = 0;         // 0: chosen from the machine (tuning.h)
   int spare_workers = -1;  // -1: chosen from the machine
@@ -33,10 +36,11 @@ struct ServeOptions {
   double drain_grace_s = 30;
   double hang_limit_s = 0;          // >0: caps the busy-phase hang limits (HangLimits)
   double load_hang_limit_s = 0;     // >0: HangLimits.load
-  int64_t worker_memory_limit_mb = -1;  // >0: each worker's RLIMIT_AS, MiB; 0: none; -1: auto (worker_limits.h)
+  int64_t worker_memory_limit_mb = -1;  // >0: each worker's memory limit, MiB; 0: none; -1: auto (worker_limits.h)
   std::string worker_user = "auto";     // workers' user once loaded (worker_limits.h)
   bool gpu_present = false;             // set by ApplyTuning
   int64_t model_bytes = 0;              // text + mmproj files; set by ResolveModel
+  std::shared_ptr<supervisor::WorkerCgroups> worker_cgroups;  // set by WorkerArgs when cgroup v2 is used
   std::string worker_fault_at_load;    // tests: --fault-at-load KIND for every worker
   int ctx = 4096;
   int threads = 0;  // engine threads per worker; 0: chosen from the machine

@@ -12,6 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/spawn.h"
+#include "common/unique_fd.h"
+
 namespace vigil::cli {
 namespace {
 
@@ -25,24 +28,19 @@ int Cores() {
 std::string ListDevices(const std::string& binary) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return "";
-  const pid_t pid = fork();
-  if (pid < 0) return close(fds[0]), close(fds[1]), "";
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    execl(binary.c_str(), binary.c_str(), "--list-devices", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
+  UniqueFd out_read(fds[0]), out_write(fds[1]);
+  Result<pid_t> pid = Spawn({.argv = {binary, "--list-devices"}, .fds = {{STDOUT_FILENO, out_write.get()}}});
+  if (!pid.ok()) return "";
+  out_write.Reset();  // the child's copy is the only writer: EOF when it exits
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
+  for (ssize_t n; (n = read(out_read.get(), buf, sizeof buf)) != 0;) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
     out.append(buf, static_cast<size_t>(n));
   }
-  close(fds[0]);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? out : "";
 }

@@ -14,10 +14,12 @@
 //     core, no spare (a second copy of the buffers costs memory and a CPU
 //     worker reloads in about the time a spare would save).
 //
-// Never more engine threads than cores for the workers that run jobs: 4
-// ggml threads spinning on 2 cores cost 15x per token (measured, see
-// ../shared notes). A flag the user sets always wins; the others are derived
-// from it (e.g. --workers 2 on 2 cores gives 1 thread each).
+// Never more engine threads than cores for the workers that run jobs: ggml's
+// threads spin at barriers, so one descheduled thread stalls every token
+// (docs/benchmarks.md, "One engine thread per server": llama-server -t 2 on 2
+// loaded cores had 50-100x the e2e p99 of one-thread workers). A flag the
+// user sets always wins; the others are derived from it (e.g. --workers 2 on
+// 2 cores gives 1 thread each).
 // Thread-safety: pure functions, except ProbeMachine (runs a worker binary).
 #pragma once
 

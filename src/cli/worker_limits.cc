@@ -15,14 +15,24 @@ WorkerLimits ChooseWorkerLimits(const WorkerLimitsRequest& r, bool running_as_ro
                 " once loaded";
 
   out.memory_limit_mb = std::max<int64_t>(0, r.memory_limit_mb);
-  if (r.memory_limit_mb < 0 && !r.gpu && physical_memory_bytes > 0) {
+  if (r.memory_limit_mb < 0 && (!r.gpu || r.cgroup_v2) && physical_memory_bytes > 0) {
     const int64_t share = physical_memory_bytes / 4 * 3 / std::max(1, r.processes);
     const int64_t floor = 2 * r.model_bytes + (int64_t{2} << 30);
     out.memory_limit_mb = std::max(share, floor) >> 20;
   }
-  out.summary += out.memory_limit_mb > 0
-                     ? "; memory limit " + std::to_string(out.memory_limit_mb) + " MiB each (RLIMIT_AS)"
-                     : std::string("; no memory limit") + (r.gpu && r.memory_limit_mb < 0 ? " (GPU: RLIMIT_AS breaks drivers)" : "");
+  const std::string why_not = r.cgroup_v2_why_not.empty() ? "" : "; cgroup v2 unavailable: " + r.cgroup_v2_why_not;
+  if (out.memory_limit_mb == 0) {
+    out.memory_mechanism = "none";
+    out.summary += "; no memory limit";
+    if (r.gpu && r.memory_limit_mb < 0) out.summary += " (GPU: RLIMIT_AS breaks drivers" + why_not + ")";
+  } else if (r.cgroup_v2) {
+    out.memory_mechanism = "cgroup_v2";
+    out.summary += "; memory limit " + std::to_string(out.memory_limit_mb) +
+                   " MiB each (cgroup v2 memory.max, no swap)";
+  } else {
+    out.memory_mechanism = "rlimit_as";
+    out.summary += "; memory limit " + std::to_string(out.memory_limit_mb) + " MiB each (RLIMIT_AS" + why_not + ")";
+  }
   return out;
 }
 

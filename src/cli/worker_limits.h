@@ -7,12 +7,13 @@
 //   keeps the supervisor's user; any other name or uid is used as given
 //   (pick one in the `render`/`video` group for GPUs that open device nodes
 //   after load).
-// - memory: with --worker-memory-limit-mb -1 (the default), a CPU-only
-//   worker gets RLIMIT_AS = 3/4 of physical memory shared among the worker
-//   processes, but never less than twice the model files plus 2 GiB; a GPU
-//   worker gets none (drivers reserve huge address ranges, so RLIMIT_AS
-//   would break them, and a cgroup v2 memory limit needs a delegated
-//   cgroup, which vigil does not create). 0: none.
+// - memory: with --worker-memory-limit-mb -1 (the default), each worker
+//   gets 3/4 of physical memory shared among the worker processes, but never
+//   less than twice the model files plus 2 GiB. The mechanism: a cgroup v2
+//   memory.max per worker when the supervisor could create cgroups
+//   (supervisor/memory_cgroup.h; it caps resident memory, so GPU workers get
+//   it too), else RLIMIT_AS on CPU workers only (GPU drivers reserve huge
+//   address ranges, so RLIMIT_AS would break them). 0: none.
 // Thread-safety: pure, except the log line.
 #pragma once
 
@@ -28,11 +29,14 @@ struct WorkerLimitsRequest {
   bool gpu = false;              // a worker may use a GPU
   int processes = 1;             // workers + spares
   int64_t model_bytes = 0;
+  bool cgroup_v2 = false;          // per-worker cgroups could be created
+  std::string cgroup_v2_why_not;   // when not: the reason, for the log
 };
 
 struct WorkerLimits {
   std::vector<std::string> args;  // for every vigil-worker
-  int64_t memory_limit_mb = 0;    // the supervisor's RLIMIT_AS per worker; 0: none
+  int64_t memory_limit_mb = 0;    // per worker; 0: none
+  std::string memory_mechanism;   // "cgroup_v2" | "rlimit_as" | "none"
   std::string summary;            // for the start log
 };
 

@@ -58,8 +58,10 @@ Status ReadStop(const json& v, std::vector<std::string>& out) {
 }
 
 bool KnownFaultKind(std::string_view k) {
+  // exception and hang_gil: only Python workers have them (python/vigil_worker/faults.py);
+  // vigil-worker refuses them with invalid_request.
   for (std::string_view known : {"segfault", "abort", "hang_busy", "hang_syscall", "exit", "oom", "garbage",
-                                 "close_protocol"}) {
+                                 "close_protocol", "exception", "hang_gil"}) {
     if (k == known) return true;
   }
   return false;

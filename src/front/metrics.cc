@@ -1,17 +1,9 @@
 #include "front/metrics.h"
 
-#include <cstdio>
-
 namespace vigil::front {
 namespace {
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-std::string RouteLabel(const std::string& route) { return "route=\"" + route + "\""; }
+PrometheusLabels RouteLabel(const std::string& route) { return {{"route", route}}; }
 
 }  // namespace
 
@@ -23,13 +15,8 @@ void Histogram::Observe(double v) {
   sum_ += v;
 }
 
-void Histogram::Render(std::string& out, const std::string& name, const std::string& labels) const {
-  for (size_t i = 0; i < kBuckets.size(); ++i) {
-    out += name + "_bucket{" + labels + ",le=\"" + Num(kBuckets[i]) + "\"} " + std::to_string(counts_[i]) + "\n";
-  }
-  out += name + "_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(count_) + "\n";
-  out += name + "_sum{" + labels + "} " + Num(sum_) + "\n";
-  out += name + "_count{" + labels + "} " + std::to_string(count_) + "\n";
+void Histogram::Render(PrometheusWriter& writer, std::string_view name, const PrometheusLabels& labels) const {
+  writer.Histogram(name, labels, kBuckets, counts_, count_, sum_);
 }
 
 void Metrics::Record(const Outcome& o) {
@@ -40,32 +27,21 @@ void Metrics::Record(const Outcome& o) {
   if (o.client_gone) ++disconnects_[o.route];
 }
 
-void Metrics::Render(std::string& out) const {
-  out += "# HELP vigil_requests_total HTTP requests by route and status.\n# TYPE vigil_requests_total counter\n";
+void Metrics::Render(PrometheusWriter& w) const {
+  w.Family("vigil_requests_total", "HTTP requests by route and status.", "counter");
   for (const auto& [key, n] : requests_) {
-    out += "vigil_requests_total{" + RouteLabel(key.first) + ",status=\"" + std::to_string(key.second) + "\"} " +
-           std::to_string(n) + "\n";
+    w.Sample("vigil_requests_total", {{"route", key.first}, {"status", std::to_string(key.second)}}, int64_t(n));
   }
-  out += "# HELP vigil_request_duration_seconds Time from request start to the end of the response.\n"
-         "# TYPE vigil_request_duration_seconds histogram\n";
-  for (const auto& [route, h] : duration_) h.Render(out, "vigil_request_duration_seconds", RouteLabel(route));
-  out += "# HELP vigil_time_to_first_token_seconds Time from request start to the first text piece.\n"
-         "# TYPE vigil_time_to_first_token_seconds histogram\n";
-  for (const auto& [route, h] : ttft_) h.Render(out, "vigil_time_to_first_token_seconds", RouteLabel(route));
-  out += "# HELP vigil_completion_tokens_total Generated tokens.\n# TYPE vigil_completion_tokens_total counter\n";
-  for (const auto& [route, n] : tokens_) {
-    out += "vigil_completion_tokens_total{" + RouteLabel(route) + "} " + std::to_string(n) + "\n";
-  }
-  out += "# HELP vigil_client_disconnects_total Requests whose client left before the response ended.\n"
-         "# TYPE vigil_client_disconnects_total counter\n";
-  for (const auto& [route, n] : disconnects_) {
-    out += "vigil_client_disconnects_total{" + RouteLabel(route) + "} " + std::to_string(n) + "\n";
-  }
-  out += "# HELP vigil_http_connections Open HTTP connections.\n# TYPE vigil_http_connections gauge\n";
-  out += "vigil_http_connections " + std::to_string(connections_) + "\n";
-  out += "# HELP vigil_http_connections_rejected_total Connections refused over the cap.\n"
-         "# TYPE vigil_http_connections_rejected_total counter\n";
-  out += "vigil_http_connections_rejected_total " + std::to_string(rejected_) + "\n";
+  w.Family("vigil_request_duration_seconds", "Time from request start to the end of the response.", "histogram");
+  for (const auto& [route, h] : duration_) h.Render(w, "vigil_request_duration_seconds", RouteLabel(route));
+  w.Family("vigil_time_to_first_token_seconds", "Time from request start to the first text piece.", "histogram");
+  for (const auto& [route, h] : ttft_) h.Render(w, "vigil_time_to_first_token_seconds", RouteLabel(route));
+  w.Family("vigil_completion_tokens_total", "Generated tokens.", "counter");
+  for (const auto& [route, n] : tokens_) w.Sample("vigil_completion_tokens_total", RouteLabel(route), int64_t(n));
+  w.Family("vigil_client_disconnects_total", "Requests whose client left before the response ended.", "counter");
+  for (const auto& [route, n] : disconnects_) w.Sample("vigil_client_disconnects_total", RouteLabel(route), int64_t(n));
+  w.Single("vigil_http_connections", "Open HTTP connections.", "gauge", connections_);
+  w.Single("vigil_http_connections_rejected_total", "Connections refused over the cap.", "counter", int64_t(rejected_));
 }
 
 }  // namespace vigil::front

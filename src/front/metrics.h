@@ -7,8 +7,9 @@
 //   vigil_http_connections                        gauge (open connections)
 //   vigil_http_connections_rejected_total         counter (over the cap)
 //   vigil_client_disconnects_total{route}         counter
-// The supervisor appends its own (queue, workers, restarts, retries,
-// quarantine) through Dispatcher::AppendMetrics.
+// The supervisor's own (queue, workers, restarts, retries, quarantine) are
+// rendered from its snapshot by status_render.h; both go through the one
+// Prometheus writer (prometheus.h).
 //
 // Thread-safety: none; used on the event-loop thread only.
 #pragma once
@@ -20,6 +21,7 @@
 #include <utility>
 
 #include "front/exchange.h"
+#include "front/prometheus.h"
 
 namespace vigil::front {
 
@@ -28,7 +30,7 @@ class Histogram {
   static constexpr std::array<double, 14> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                        1,     2.5,  5,     10,   30,  60,   120};
   void Observe(double v);
-  void Render(std::string& out, const std::string& name, const std::string& labels) const;
+  void Render(PrometheusWriter& writer, std::string_view name, const PrometheusLabels& labels) const;
 
  private:
   std::array<uint64_t, kBuckets.size()> counts_{};
@@ -43,7 +45,7 @@ class Metrics {
   void ConnectionClosed() { --connections_; }
   void ConnectionRejected() { ++rejected_; }
   int64_t open_connections() const { return connections_; }
-  void Render(std::string& out) const;
+  void Render(PrometheusWriter& writer) const;
 
  private:
   std::map<std::pair<std::string, int>, uint64_t> requests_;

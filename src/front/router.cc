@@ -1,7 +1,8 @@
 #include "front/router.h"
 
-#include <spdlog/spdlog.h>
+#include <cmath>
 
+#include "common/log.h"
 #include "front/routes/ollama_common.h"
 #include "front/routes/routes.h"
 #include "front/text.h"
@@ -78,11 +79,12 @@ void Router::Handle(const std::shared_ptr<Exchange>& ex) {
 OutcomeHook Router::Hook() {
   return [this](const Outcome& o) {
     context_.metrics.Record(o);
-    std::string extra;
-    if (!o.error_type.empty()) extra += " error=" + o.error_type;
-    if (o.client_gone) extra += " client_gone";
-    spdlog::info("request {} {} {} {:.0f}ms attempts={} id={}{}", o.method, ForLog(o.path, 100), o.status,
-                 o.seconds * 1000, o.attempts, o.request_id, extra);
+    nlohmann::json fields = {{"method", o.method}, {"path", ForLog(o.path, 100)}, {"status", o.status},
+                             {"ms", std::llround(o.seconds * 1000)}, {"attempts", o.attempts},
+                             {"request_id", o.request_id}};
+    if (!o.error_type.empty()) fields["error"] = o.error_type;
+    if (o.client_gone) fields["client_gone"] = true;
+    LogInfo("request_finished", fields);
   };
 }
 

@@ -5,7 +5,8 @@
 // away bad images before a worker risks its life on them. SniffImage reads
 // only magic bytes and headers: PNG IHDR (CRC-checked) and the chunk chain,
 // the JPEG marker chain up to SOFn, the WebP RIFF chunks (VP8, VP8L, VP8X),
-// the GIF logical screen and block chain, the BMP info header. It never
+// the GIF logical screen and block chain, the BMP info header
+// (header_readers.cc). It never
 // allocates in proportion to the declared dimensions.
 //
 // Errors (all typed, mapped to HTTP by common/error.h):
@@ -49,6 +50,7 @@ inline constexpr int64_t kMaxSide = 0x7fffffff;
 Result<Info> SniffImage(std::string_view bytes, const SniffLimits& limits = {});
 
 // Format-only detection by magic bytes; false if unknown. Never fails otherwise.
+// The worker's decoder picks its codec with it too (worker/imaging/image.h).
 bool DetectFormat(std::string_view bytes, Format* format);
 
 }  // namespace vigil::image

@@ -3,7 +3,7 @@
 // One report per unexpected worker exit: what killed it, what it was doing,
 // every job it was running (a batched worker runs several: each is named
 // with its own evidence), and its last words on stderr. The pool keeps the
-// last few per slot; /v1/workers shows them.
+// last few per slot; /v1/workers shows them (front/status_render.h).
 //
 // Thread-safety: plain value.
 #pragma once
@@ -12,8 +12,6 @@
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace vigil::supervisor {
 
@@ -50,7 +48,5 @@ struct CrashReport {
   double kill_to_reap_ms = -1;  // when the supervisor sent the SIGKILL: how long until reaped
   std::chrono::system_clock::time_point time;
 };
-
-nlohmann::json ToJson(const CrashReport& report);
 
 }  // namespace vigil::supervisor

@@ -30,6 +30,7 @@
 
 #include "common/error.h"
 #include "protocol/messages.h"
+#include "supervisor/snapshot.h"
 
 namespace vigil::supervisor {
 
@@ -65,11 +66,6 @@ class JobObserver {
   virtual void OnFailed(const Error& error, int attempts, bool retryable) = 0;
 };
 
-struct Readiness {
-  bool ready = false;
-  std::string reason;  // why not, e.g. "no worker loaded (2 restarting)", "draining"
-};
-
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
@@ -77,11 +73,10 @@ class Dispatcher {
   // The client went away: stop the job, free its worker. Idempotent.
   virtual void Cancel(JobId id) = 0;
   virtual Readiness GetReadiness() const = 0;
-  // GET /v1/workers body: {"workers": [...], ...}
-  virtual nlohmann::json WorkersJson() const = 0;
-  // Appends the supervisor's Prometheus metrics (queue, workers, restarts,
-  // retries, quarantine) in text exposition format.
-  virtual void AppendMetrics(std::string& out) const = 0;
+  // The supervisor's state now (workers, queue, restarts, retries,
+  // quarantine, job outcomes), as plain values: the front renders it as the
+  // /v1/workers body and in /metrics (front/status_render.h).
+  virtual SupervisorSnapshot Snapshot() const = 0;
   // Model name shown by /v1/models and in responses.
   virtual std::string ModelName() const = 0;
   // Stop taking jobs; call done once in-flight jobs ended or grace passed,

@@ -14,6 +14,11 @@
 // - RLIMIT_CORE 0 (a crashing model must not write gigabytes of core), and
 //   RLIMIT_AS = address_space_limit when that is positive;
 // - default signal dispositions and an empty signal mask.
+// - `hardening` (external workers, cli/worker_command.h; vigil-worker
+//   hardens itself): no_new_privs, RLIMIT_NOFILE, a fresh network namespace
+//   where permitted (silently skipped where not), then the uid/gid switch
+//   (no supplementary groups), then PDEATHSIG again (a uid change clears it).
+//   A failed uid/gid switch exits the child with 126, before exec.
 // An exec failure exits the child with 127.
 //
 // Returns the pid, a pidfd (pidfd_open; invalid on kernels before 5.3, then
@@ -41,11 +46,22 @@ struct SpawnedProcess {
   UniqueFd output;    // the worker's stdout+stderr, read end
 };
 
+// What the child applies to itself before exec (see above). -1: keep.
+struct SpawnHardening {
+  bool no_new_privs = false;
+  int64_t max_open_files = 0;          // RLIMIT_NOFILE; 0: inherit
+  bool new_network_namespace = false;  // unshare(CLONE_NEWNET) where permitted
+  int64_t uid = -1;
+  int64_t gid = -1;
+  std::string user;                    // the name uid/gid came from, for logs
+};
+
 // The fd number the worker finds its protocol socket on.
 inline constexpr int kWorkerChannelFd = 3;
 
 Result<SpawnedProcess> SpawnWorkerProcess(const std::string& binary,
                                           const std::vector<std::string>& args,
-                                          int64_t address_space_limit = 0);
+                                          int64_t address_space_limit = 0,
+                                          const SpawnHardening& hardening = {});
 
 }  // namespace vigil::supervisor

@@ -64,9 +64,12 @@ void Pool::SpawnSlot(Slot& slot) {
       .hang = options_.hang,
       .kill_grace = options_.kill_grace,
       .address_space_limit = options_.worker_address_space_limit,
+      .cgroups = options_.worker_cgroups,
+      .cgroup_memory_max = options_.worker_cgroup_memory_max,
       .max_jobs = std::max(1, options_.jobs_per_worker),
       .events = events_,
   };
+  config.hardening = options_.worker_hardening;
   if (options_.allow_fault_injection) config.args.push_back("--allow-fault-injection");
   // Only when asked: a worker built before protocol 2 rejects the flag
   // (exit 2, fatal configuration), and 1 is every worker's default.
@@ -334,7 +337,7 @@ void Pool::HoldForMemory(Slot& slot, const ExitInfo& info, const Error& load_err
   std::snprintf(retry, sizeof retry, "%.1f", Seconds(options_.oom_retry));
   slot.reason = "worker " + info.detail + ": out_of_memory: " + load_error.message +
                 "; next load attempt in " + retry + " s";
-  events_(LogLevel::kError, "worker_out_of_memory",
+  events_(LogLevel::kError, "worker_held_for_memory",
           {{"slot", slot.index}, {"reason", load_error.message},
            {"retry_in_s", Seconds(options_.oom_retry)}});
   if (!AnyCanServeSoon()) listener_.OnPoolUnavailable();

@@ -115,8 +115,9 @@ class Pool : public WorkerHandle::Delegate {
   // NotReadyReason().
   Error NotReadyError() const;
   std::string ModelName() const;
-  nlohmann::json ToJson() const;
-  void AppendMetrics(std::string& out) const;
+  // The pool's part of the supervisor's snapshot: slots, restarts by cause,
+  // the last kill-to-reap time, the model name.
+  void FillSnapshot(SupervisorSnapshot& snapshot) const;
 
   // WorkerHandle::Delegate
   void OnWorkerLoaded(WorkerHandle& w, const protocol::Loaded& loaded) override;
@@ -157,9 +158,7 @@ class Pool : public WorkerHandle::Delegate {
   void HoldForMemory(Slot& slot, const ExitInfo& info, const Error& load_error);
   void RecordCrash(Slot& slot, const CrashReport& report);
   void MaybeFinishStop();
-  nlohmann::json SlotJson(const Slot& slot) const;
-  void AppendJobMetrics(std::string& out) const;
-  void AppendDeviceMetrics(std::string& out) const;
+  SlotSnapshot SnapshotOf(const Slot& slot) const;
   std::string SlotStateName(const Slot& slot) const;
 
   boost::asio::io_context& io_;

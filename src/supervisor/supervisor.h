@@ -34,6 +34,8 @@
 #include <nlohmann/json.hpp>
 
 #include "supervisor/dispatcher.h"
+#include "supervisor/launcher.h"
+#include "supervisor/memory_cgroup.h"
 
 namespace vigil::supervisor {
 
@@ -51,6 +53,9 @@ struct HangLimits {
 struct SupervisorOptions {
   std::string worker_binary;              // path to vigil-worker
   std::vector<std::string> worker_args;   // engine/model flags passed through
+  // Applied before exec: set for an external worker program (vigil serve
+  // --worker-command), which does not sandbox itself as vigil-worker does.
+  SpawnHardening worker_hardening;
   // Devices to spread workers over (ggml names, e.g. "Vulkan0"): slot i gets
   // `--device worker_devices[i % n]`; "auto" becomes `--device auto:i` (the
   // worker takes GPU i modulo the GPUs it sees). Empty: no --device.
@@ -88,6 +93,12 @@ struct SupervisorOptions {
   // inside the worker (an oom the supervisor can name) instead of waking the
   // kernel's OOM killer. Leave 0 for GPU engines: drivers map huge ranges.
   int64_t worker_address_space_limit = 0;
+  // When set, each worker runs in its own cgroup v2 below these, with
+  // memory.max = worker_cgroup_memory_max (memory_cgroup.h); leave
+  // worker_address_space_limit 0 then. A kernel OOM kill in a worker's
+  // cgroup is reported as cause oom with memory.events as evidence.
+  std::shared_ptr<WorkerCgroups> worker_cgroups;
+  int64_t worker_cgroup_memory_max = 0;
   std::string model_name;                 // until a worker reports one
   // Optional: receives every supervisor event (the same as the log lines:
   // worker_spawned, worker_loaded, worker_exited, worker_hung, job_retried,

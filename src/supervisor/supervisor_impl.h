@@ -105,8 +105,7 @@ class SupervisorImpl final : public Supervisor, public PoolListener {
   JobId Submit(JobSpec spec, std::shared_ptr<JobObserver> observer) override;
   void Cancel(JobId id) override;
   Readiness GetReadiness() const override;
-  nlohmann::json WorkersJson() const override;
-  void AppendMetrics(std::string& out) const override;
+  SupervisorSnapshot Snapshot() const override;
   std::string ModelName() const override;
   void Drain(std::chrono::milliseconds grace, std::function<void()> done) override;
 

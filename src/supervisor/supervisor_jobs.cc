@@ -58,7 +58,7 @@ void SupervisorImpl::OnJobDone(uint64_t job_id, protocol::Done& done) {
   if (job->attempt_text.size() < job->delivered.size()) return Diverged(*job);
   auto taken = Take(job_id);
   outcomes_["ok"]++;
-  events_(LogLevel::kDebug, "job_done",
+  events_(LogLevel::kDebug, "job_finished",
           {{"job_id", job_id}, {"request_id", taken->spec.request_id}, {"attempts", taken->attempts},
            {"finish_reason", done.finish_reason}});
   taken->observer->OnDone(done, taken->attempts);

@@ -1,4 +1,4 @@
-// Readiness, /v1/workers, /metrics, and draining.
+// Readiness, the snapshot the front renders (/v1/workers, /metrics), and draining.
 #include <boost/asio/post.hpp>
 
 #include "supervisor/supervisor_impl.h"
@@ -16,38 +16,18 @@ Readiness SupervisorImpl::GetReadiness() const {
 
 std::string SupervisorImpl::ModelName() const { return pool_->ModelName(); }
 
-nlohmann::json SupervisorImpl::WorkersJson() const {
-  nlohmann::json j = pool_->ToJson();
-  int running = 0;
-  for (const auto& [id, job] : jobs_) running += job->running ? 1 : 0;
-  const auto ready = GetReadiness();
-  j["ready"] = ready.ready;
-  if (!ready.ready) j["reason"] = ready.reason;
-  j["draining"] = draining_;
-  j["queue_depth"] = queue_.size();
-  j["jobs_running"] = running;
-  j["job_retries"] = retries_total_;
-  j["inputs_quarantined"] = quarantine_.QuarantinedCount(Clock::now());
-  return j;
-}
-
-void SupervisorImpl::AppendMetrics(std::string& out) const {
-  auto counter = [&](const char* name, const char* help, const char* type, double v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + " " + std::to_string(static_cast<int64_t>(v)) + "\n";
-  };
-  counter("vigil_queue_depth", "Jobs waiting for a worker.", "gauge", queue_.size());
-  counter("vigil_job_retries_total", "Jobs retried on another worker after a worker died.",
-          "counter", retries_total_);
-  counter("vigil_inputs_quarantined_total", "Inputs put into quarantine.", "counter",
-          quarantined_total_);
-  counter("vigil_inputs_quarantined", "Inputs in quarantine now.", "gauge",
-          quarantine_.QuarantinedCount(Clock::now()));
-  out += "# HELP vigil_jobs_total Jobs ended, by outcome.\n# TYPE vigil_jobs_total counter\n";
-  for (const auto& [outcome, n] : outcomes_) {
-    out += "vigil_jobs_total{outcome=\"" + outcome + "\"} " + std::to_string(n) + "\n";
-  }
-  pool_->AppendMetrics(out);
+SupervisorSnapshot SupervisorImpl::Snapshot() const {
+  SupervisorSnapshot s;
+  pool_->FillSnapshot(s);
+  s.readiness = GetReadiness();
+  s.draining = draining_;
+  s.queue_depth = static_cast<int64_t>(queue_.size());
+  for (const auto& [id, job] : jobs_) s.jobs_running += job->running ? 1 : 0;
+  s.job_retries = retries_total_;
+  s.inputs_quarantined = quarantine_.QuarantinedCount(Clock::now());
+  s.inputs_quarantined_total = quarantined_total_;
+  s.jobs_by_outcome = outcomes_;
+  return s;
 }
 
 // Drain: refuse new jobs, let the running and queued ones end within grace,
@@ -91,7 +71,7 @@ void SupervisorImpl::StopWorkers() {
   if (stopping_workers_) return;
   stopping_workers_ = true;
   if (drain_timer_) drain_timer_->cancel();
-  events_(LogLevel::kInfo, "workers_stopping", {});
+  events_(LogLevel::kInfo, "workers_stop_requested", {});
   pool_->StopAll([this, alive = std::weak_ptr<bool>(alive_)] {
     if (!alive.lock()) return;
     drained_ = true;

@@ -1,5 +1,6 @@
 // WorkerHandle, part two: the worker's death. The pidfd fired and the child
 // is reaped; read what it left behind, decide what killed it, report.
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,6 +67,20 @@ static bool MentionsOom(const std::deque<std::string>& tail) {
   return false;
 }
 
+// A SIGKILL nobody here sent, in a worker with its own cgroup: if the
+// kernel's OOM killer counted a kill there, that was it. The cgroup goes
+// once read (the process is reaped, so it is empty).
+void WorkerHandle::ExplainCgroupOom(ExitInfo& info) {
+  if (cgroup_dir_.empty()) return;
+  const OomEvents oom = WorkerCgroups::ReadOomEvents(cgroup_dir_);
+  WorkerCgroups::RemoveCgroup(cgroup_dir_);
+  cgroup_dir_.clear();
+  if (oom.oom_kill == 0 || kill_reason_ != KillReason::kNone || info.signal != SIGKILL) return;
+  info.cause = "oom";
+  info.detail = "ran out of memory: the kernel's OOM killer ended it at its cgroup's memory.max (" +
+                std::to_string(config_.cgroup_memory_max >> 20) + " MiB; " + oom.evidence + "), " + info.detail;
+}
+
 void WorkerHandle::OnExit(int wait_status) {
   auto self = shared_from_this();
   reaped_ = true;
@@ -87,6 +102,7 @@ void WorkerHandle::OnExit(int wait_status) {
       }
     }
   }
+  ExplainCgroupOom(info);
   if (info.cause == "fatal_config" && load_error_ && load_error_->code == ErrorCode::kOutOfMemory) {
     // Not a bad configuration: the device was full (the slot loads again later).
     info.cause = "load_out_of_memory";

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/write.hpp>
@@ -40,6 +41,7 @@ WorkerHandle::WorkerHandle(asio::io_context& io, ChildWatcher& watcher, Delegate
 
 WorkerHandle::~WorkerHandle() {
   if (pid_ > 0 && state_ != WorkerState::kDead) watcher_.Unwatch(pid_);
+  if (!cgroup_dir_.empty()) WorkerCgroups::RemoveCgroup(cgroup_dir_);
 }
 
 std::string WorkerHandle::id() const {
@@ -74,10 +76,30 @@ void WorkerHandle::EarlierWatchdog() {
 }
 
 Status WorkerHandle::Spawn() {
-  auto spawned = SpawnWorkerProcess(config_.binary, config_.args, config_.address_space_limit);
+  Result<WorkerCgroups::Worker> cgroup = WorkerCgroups::Worker{};
+  if (config_.cgroups) {
+    cgroup = config_.cgroups->MakeWorkerCgroup("worker-" + id(), config_.cgroup_memory_max);
+    if (!cgroup.ok()) {
+      state_ = WorkerState::kDead;
+      return cgroup.error();
+    }
+    cgroup_dir_ = cgroup->dir;
+  }
+  auto spawned = SpawnWorkerProcess(config_.binary, config_.args, config_.address_space_limit,
+                                    config_.hardening);
   if (!spawned.ok()) {
     state_ = WorkerState::kDead;
     return spawned.error();
+  }
+  if (cgroup->procs.valid()) {
+    // At once, before the worker loads: a worker outside its cgroup would
+    // run without its memory limit, so it does not run at all.
+    if (Status moved = WorkerCgroups::MoveInto(*cgroup, spawned->pid); !moved.ok()) {
+      ::kill(spawned->pid, SIGKILL);
+      ::waitpid(spawned->pid, nullptr, 0);
+      state_ = WorkerState::kDead;
+      return moved.error();
+    }
   }
   pid_ = spawned->pid;
   spawned_at_ = Clock::now();
@@ -252,7 +274,7 @@ void WorkerHandle::OnOutputBytes(const char* data, size_t n, bool flush) {
     if (stderr_tail_.size() >= config_.stderr_lines) stderr_tail_.pop_front();
     stderr_tail_.push_back(line);
     if (config_.events) {
-      config_.events(LogLevel::kInfo, "worker_output", {{"worker", id()}, {"line", line}});
+      config_.events(LogLevel::kInfo, "worker_output_received", {{"worker", id()}, {"line", line}});
     }
   }
   output_partial_.erase(0, start);
@@ -264,7 +286,7 @@ void WorkerHandle::Stop() {
   if (state_ == WorkerState::kDead || state_ == WorkerState::kStopping) return;
   SetState(WorkerState::kStopping);
   watchdog_.cancel();
-  Emit("worker_stopping", {{"step", "shutdown_sent"}});
+  Emit("worker_stop_requested", {{"step", "shutdown_sent"}});
   Send(protocol::ToFrame(protocol::Shutdown{}));
   stop_timer_.expires_after(config_.kill_grace);
   stop_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {

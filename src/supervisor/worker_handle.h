@@ -62,6 +62,8 @@
 #include "supervisor/events.h"
 #include "supervisor/exit_status.h"
 #include "supervisor/hang_monitor.h"
+#include "supervisor/launcher.h"
+#include "supervisor/memory_cgroup.h"
 
 namespace vigil::supervisor {
 
@@ -92,8 +94,14 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
     std::chrono::milliseconds kill_grace{500};
     size_t stderr_lines = 50;
     int64_t address_space_limit = 0;
+    // When set, the worker runs in its own cgroup below these with
+    // memory.max = cgroup_memory_max (memory_cgroup.h); a kernel OOM kill
+    // there is reported as cause oom with memory.events as evidence.
+    std::shared_ptr<WorkerCgroups> cgroups;
+    int64_t cgroup_memory_max = 0;
     int max_jobs = 1;  // caps the capacity a worker reports (jobs_per_worker)
     EventSink events;  // log + listener; may be empty
+    SpawnHardening hardening;  // applied before exec (external workers; launcher.h)
   };
 
   WorkerHandle(boost::asio::io_context& io, ChildWatcher& watcher, Delegate& delegate, Config config);
@@ -116,6 +124,12 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   WorkerState state() const { return state_; }
   bool killing() const { return kill_reason_ != KillReason::kNone; }
   pid_t pid() const { return pid_; }
+  // The program and its arguments, as spawned (before --fd).
+  std::vector<std::string> command() const {
+    std::vector<std::string> words{config_.binary};
+    words.insert(words.end(), config_.args.begin(), config_.args.end());
+    return words;
+  }
   int slot() const { return config_.slot; }
   int incarnation() const { return config_.incarnation; }
   std::string id() const;  // "w<slot>.<incarnation>", for logs
@@ -157,6 +171,7 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   void EarlierWatchdog();
   void OnExit(int wait_status);
   void DrainAfterExit();
+  void ExplainCgroupOom(ExitInfo& info);
   void Violation(std::string why) { Kill(KillReason::kProtocolError, std::move(why)); }
   void BecomeDead();
   void SetState(WorkerState s);
@@ -186,6 +201,7 @@ class WorkerHandle : public std::enable_shared_from_this<WorkerHandle> {
   TimePoint kill_sent_at_{};
   bool channel_closed_ = false;
   bool reaped_ = false;  // after this, the pid may belong to someone else: never kill it
+  std::string cgroup_dir_;  // the worker's own cgroup; empty: none
 
   boost::asio::local::stream_protocol::socket channel_;
   boost::asio::posix::stream_descriptor output_;

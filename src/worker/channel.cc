@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/log.h"
 #include "protocol/messages.h"
 
 namespace vigil::worker {
@@ -23,9 +24,7 @@ bool Channel::SendRaw(std::string_view bytes) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (closed_) return false;
-      std::fprintf(stderr, "vigil-worker: write to supervisor failed (%s); exiting\n",
-                   std::strerror(errno));
-      std::fflush(stderr);
+      LogError("worker_quit", {{"why", std::string("write to supervisor failed: ") + std::strerror(errno)}});
       ::_exit(protocol::kExitProtocolError);
     }
     bytes.remove_prefix(static_cast<size_t>(n));

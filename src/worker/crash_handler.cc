@@ -44,6 +44,11 @@ struct Line {
   }
 };
 
+// The one place a vigil process writes to stderr past common/log.h: a signal
+// handler may only make async-signal-safe calls, and the logger (spdlog)
+// allocates and takes a lock; a crash inside it, or with its lock held, would
+// deadlock here. So the line is built in a fixed buffer and written with one
+// write(2), which is async-signal-safe.
 void OnFatalSignal(int sig, siginfo_t* info, void*) {
   Line line;
   if (sig == SIGSYS && info && info->si_code == SYS_SECCOMP) {

@@ -16,6 +16,8 @@
 #include <random>
 #include <string>
 
+#include "common/log.h"
+
 namespace vigil::worker {
 namespace {
 
@@ -71,10 +73,9 @@ void Garbage(Channel& channel) {
 // (the call failed) or allowed. Either way the worker aborts, so the crash
 // report carries this line.
 [[noreturn]] void Verdict(const char* kind, const char* what, bool denied, int err) {
-  std::fprintf(stderr, "vigil-worker: fault %s: %s %s%s\n", kind, what,
-               denied ? "denied: " : "ALLOWED (the sandbox did not stop it)",
-               denied ? std::strerror(err) : "");
-  std::fflush(stderr);
+  nlohmann::json fields = {{"fault", kind}, {"action", what}};
+  if (denied) fields["error"] = std::strerror(err);
+  LogError(denied ? "forbidden_action_denied" : "forbidden_action_allowed", fields);
   std::abort();
 }
 
@@ -143,8 +144,7 @@ const char* FaultKindName(FaultKind kind) {
 }
 
 void TriggerFault(FaultKind kind, int exit_code, Channel& channel) {
-  std::fprintf(stderr, "vigil-worker: injecting fault %s\n", FaultKindName(kind));
-  std::fflush(stderr);
+  LogWarn("fault_injected", {{"kind", FaultKindName(kind)}});
   switch (kind) {
     case FaultKind::kSegfault: Segfault();
     case FaultKind::kAbort: std::abort();

@@ -11,6 +11,7 @@
 
 #include "worker/engine/engine.h"
 
+#include "common/log.h"
 #include "protocol/messages.h"
 #include "worker/crash_handler.h"
 #include "worker/options.h"
@@ -50,11 +51,11 @@ int main(int argc, char** argv) {
 
   vigil::Result<vigil::worker::WorkerOptions> options = vigil::worker::ParseWorkerOptions(argc, argv);
   if (!options) {
-    std::fprintf(stderr, "vigil-worker: %s\n", options.error().message.c_str());
+    vigil::LogError("options_rejected", {{"message", options.error().message}});
     return vigil::protocol::kExitFatalConfig;
   }
   const std::string sandbox = vigil::worker::ApplySandbox({.memory_limit_mb = options->memory_limit_mb});
-  std::fprintf(stderr, "vigil-worker: sandbox %s\n", sandbox.c_str());
+  vigil::LogInfo("sandbox_applied", {{"stage", "start"}, {"summary", sandbox}});
   static vigil::worker::WorkerState state;  // static: the crash handler reads it
   vigil::worker::InstallCrashHandler(&state);
   return vigil::worker::RunWorker(*options, state);

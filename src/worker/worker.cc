@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "common/log.h"
 #include "protocol/messages.h"
 #include "worker/channel.h"
 #include "worker/engine/engine.h"
@@ -43,8 +45,7 @@ constexpr bool kSanitized = false;
 constexpr auto kHeartbeatPeriod = std::chrono::milliseconds(100);
 
 [[noreturn]] void ProtocolExit(const std::string& why) {
-  std::fprintf(stderr, "vigil-worker: %s; exiting\n", why.c_str());
-  std::fflush(stderr);
+  LogError("worker_quit", {{"why", why}});
   ::_exit(protocol::kExitProtocolError);
 }
 
@@ -209,13 +210,13 @@ int RunWorker(const WorkerOptions& options, WorkerState& state) {
 
   Result<protocol::Loaded> loaded = Load(*engine, options, state, channel);
   if (!loaded) {
-    std::fprintf(stderr, "vigil-worker: load failed: %s\n", loaded.error().message.c_str());
+    LogError("model_load_failed", {{"code", std::string(WireName(loaded.error().code))},
+                                   {"message", loaded.error().message}});
     heartbeat.Stop();
     channel.Send(protocol::ToFrame(protocol::Failed{0, loaded.error().code, loaded.error().message}));
     return protocol::kExitFatalConfig;
   }
-  std::fprintf(stderr, "vigil-worker: loaded %s in %.0f ms\n", loaded->model.name.c_str(),
-               loaded->load_ms);
+  LogInfo("model_loaded", {{"model", loaded->model.name}, {"load_ms", std::lround(loaded->load_ms)}});
   // Serving needs no files and no network: lock down before the first job
   // (sandbox.h). The heartbeat thread restarts inside the new limits.
   heartbeat.Stop();
@@ -226,19 +227,21 @@ int RunWorker(const WorkerOptions& options, WorkerState& state) {
   // lock-down is qualified per driver, a GPU worker keeps only the measures
   // taken at start (no_new_privs, no core files, descriptor cap, netns).
   const bool on_gpu = loaded->model.gpu_layers > 0;
-  if (on_gpu) std::fprintf(stderr, "vigil-worker: sandbox after load: skipped on a GPU (%s)\n",
-                           loaded->model.device.c_str());
+  if (on_gpu) {
+    LogInfo("sandbox_applied", {{"stage", "after_load"}, {"summary", "skipped on a GPU"},
+                                {"device", loaded->model.device}});
+  }
   Result<std::string> locked =
       on_gpu ? Result<std::string>(std::string("skipped on a GPU"))
              : LockDown({.user = options.user, .read_paths = {options.model, options.mmproj},
                          .landlock = options.sandbox && !kSanitized,
                          .seccomp = options.sandbox && !kSanitized});
   if (!locked) {
-    std::fprintf(stderr, "vigil-worker: sandbox failed: %s\n", locked.error().message.c_str());
+    LogError("sandbox_failed", {{"stage", "after_load"}, {"message", locked.error().message}});
     channel.Send(protocol::ToFrame(protocol::Failed{0, locked.error().code, locked.error().message}));
     return protocol::kExitFatalConfig;
   }
-  if (!on_gpu) std::fprintf(stderr, "vigil-worker: sandbox after load: %s\n", locked->c_str());
+  if (!on_gpu) LogInfo("sandbox_applied", {{"stage", "after_load"}, {"summary", *locked}});
   // A uid change clears the parent-death signal (kernel commit_creds): set
   // it again, and check the supervisor did not die in between.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);

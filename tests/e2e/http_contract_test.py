@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """End-to-end tests of vigil's HTTP contract (issues 3 and 4) against the real
-`vigil serve --engine chaos --allow-fault-injection`.
+`vigil serve --engine chaos --allow-fault-injection`; with --python-worker,
+against the Python port of the chaos engine behind --worker-command
+(python/vigil_worker), which must give the same answers.
 
-    python3 tests/e2e/http_contract_test.py --vigil build/bin/vigil
+    python3 tests/e2e/http_contract_test.py --vigil build/bin/vigil [--python-worker]
 """
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ import sys
 import time
 import unittest
 
-from vigil_e2e import Server, multipart, png, png_declaring, pil_image, sse_events
+from vigil_e2e import Server, multipart, png, png_declaring, pil_image, python_worker_args, sse_events
 
 VIGIL = "vigil"
+ENGINE_ARGS = ["--engine", "chaos"]  # --python-worker: python_worker_args()
 LIMITS = ["--max-body-bytes", "2000000", "--max-image-bytes", "1000000", "--header-timeout", "0.5",
           "--body-timeout", "1", "--workers", "2"]
 
@@ -26,7 +29,7 @@ class Contract(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(VIGIL, ["--engine", "chaos", "--allow-fault-injection"] + LIMITS).__enter__()
+        cls.server = Server(VIGIL, ENGINE_ARGS + ["--allow-fault-injection"] + LIMITS).__enter__()
 
     @classmethod
     def tearDownClass(cls):
@@ -62,6 +65,29 @@ class Contract(unittest.TestCase):
         status, _, body = self.server.request("GET", "/v1/workers")
         self.assertEqual(status, 200)
         self.assertIn("workers", json.loads(body))
+
+    def test_external_worker_command_and_sandbox(self):
+        """--worker-command: /v1/workers names the program; the supervisor applied the sandbox before
+        exec (no_new_privs, descriptor cap, the worker user from the start, a network namespace)."""
+        if "--worker-command" not in ENGINE_ARGS:
+            self.skipTest("vigil-worker sandboxes itself (tests/unit/worker/sandbox_test.cc, sandbox_fault_test)")
+        import os
+        workers = json.loads(self.server.request("GET", "/v1/workers")[2])["workers"]
+        w = next(w for w in workers if w["state"] in ("idle", "busy"))
+        self.assertEqual(w["command"][1:3], ["-m", "vigil_worker.examples.chaos_engine"])
+        self.assertIn("--ctx", w["command"])
+        self.assertNotIn("--engine", w["command"])
+        with open("/proc/%d/status" % w["pid"]) as f:
+            status = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        with open("/proc/self/status") as f:
+            ours = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        if ours["NoNewPrivs"].strip() == "0":  # under bubblewrap (scripts/env.sh) every process has it
+            self.assertEqual(status["NoNewPrivs"].strip(), "1")
+        with open("/proc/%d/limits" % w["pid"]) as f:
+            self.assertRegex(f.read(), r"Max open files\s+1024\s+1024")
+        if os.geteuid() == 0:  # --worker-user auto: nobody, from exec on
+            self.assertNotEqual(status["Uid"].split()[0], "0", status["Uid"])
+            self.assertNotEqual(os.readlink("/proc/%d/ns/net" % w["pid"]), os.readlink("/proc/self/ns/net"))
 
     def test_models(self):
         status, _, body = self.server.request("GET", "/v1/models")
@@ -308,7 +334,7 @@ class Guarded(unittest.TestCase):
     """A server with --api-key, no fault injection, a small connection cap."""
 
     def test_api_key_and_fault_flag(self):
-        with Server(VIGIL, ["--engine", "chaos", "--api-key", "s3cret", "--max-connections", "3"]) as s:
+        with Server(VIGIL, ENGINE_ARGS + ["--api-key", "s3cret", "--max-connections", "3"]) as s:
             for path in ("/health", "/ready"):
                 self.assertEqual(s.request("GET", path)[0], 200)
             status, headers, data = s.request("GET", "/v1/models")
@@ -337,6 +363,9 @@ class Guarded(unittest.TestCase):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--vigil", required=True)
+    parser.add_argument("--python-worker", action="store_true", help="serve the Python chaos engine")
     args, rest = parser.parse_known_args()
     VIGIL = args.vigil
+    if args.python_worker:
+        ENGINE_ARGS[:] = python_worker_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

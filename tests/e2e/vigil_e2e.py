@@ -11,13 +11,26 @@ import http.client
 import io
 import json
 import os
+import pathlib
 import select
+import shlex
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import zlib
+
+def python_worker_args() -> list[str]:
+    """Serve flags that run the Python port of the chaos engine
+    (python/vigil_worker/examples/chaos_engine.py) as the workers, through
+    --worker-command, instead of vigil-worker --engine chaos. The workers
+    inherit PYTHONPATH from vigil serve."""
+    python_dir = str(pathlib.Path(__file__).resolve().parents[2] / "python")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [python_dir, os.environ.get("PYTHONPATH")]))
+    return ["--worker-command", shlex.join([sys.executable, "-m", "vigil_worker.examples.chaos_engine"])]
+
 
 # Lines that must never appear in the server's log.
 CRASH_MARKERS = ("AddressSanitizer", "runtime error:", "terminate called", "Segmentation fault",

@@ -40,7 +40,7 @@ struct Start {
 std::vector<Start> Starts(const Harness& h) {
   std::vector<Start> starts;
   for (const auto& [e, f] : h.events) {
-    if (e != "worker_output") continue;
+    if (e != "worker_output_received") continue;
     unsigned long long id = 0;
     int running = 0;
     const std::string line = f["line"];
@@ -82,14 +82,14 @@ TEST(BatchFault, CapacityIsRespectedAndShown) {
   ASSERT_TRUE(h.WaitReady());
   std::vector<std::shared_ptr<Outcome>> outs;
   for (int i = 0; i < 7; ++i) outs.push_back(h.Submit(Prompt("job " + std::to_string(i))));
-  auto w = h.sup->WorkersJson();
+  auto w = WorkersJson(*h.sup);
   EXPECT_EQ(w["workers"][0]["capacity"], 3);
   EXPECT_EQ(w["workers"][0]["protocol"], 2);
   EXPECT_EQ(w["workers"][0]["running_jobs"], 3);
   EXPECT_EQ(w["workers"][0]["jobs"].size(), 3u);
   EXPECT_EQ(w["queue_depth"], 4);
   std::string m;
-  h.sup->AppendMetrics(m);
+  m += MetricsText(*h.sup);
   EXPECT_NE(m.find("vigil_worker_capacity{slot=\"0\"} 3\n"), std::string::npos) << m;
   EXPECT_NE(m.find("vigil_worker_jobs_running{slot=\"0\"} 3\n"), std::string::npos) << m;
   ASSERT_TRUE(AllEnded(h, outs));
@@ -101,7 +101,7 @@ TEST(BatchFault, CapacityIsRespectedAndShown) {
   ASSERT_TRUE(WaitStarts(h, 7));
   EXPECT_EQ(MaxRunning(h), 3);  // the fake exits 4 past its capacity
   EXPECT_EQ(h.CountEvents("worker_exited"), 0);
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["running_jobs"], 0);
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["running_jobs"], 0);
 }
 
 TEST(BatchFault, ReportedCapacityIsCappedByJobsPerWorker) {
@@ -109,7 +109,7 @@ TEST(BatchFault, ReportedCapacityIsCappedByJobsPerWorker) {
   o.worker_args.insert(o.worker_args.end(), {"--capacity", "8"});
   Harness h(o);
   ASSERT_TRUE(h.WaitReady());
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["capacity"], 2);
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["capacity"], 2);
   std::vector<std::shared_ptr<Outcome>> outs;
   for (int i = 0; i < 5; ++i) outs.push_back(h.Submit(Prompt("job " + std::to_string(i))));
   ASSERT_TRUE(AllEnded(h, outs));
@@ -122,7 +122,7 @@ TEST(BatchFault, VersionOneWorkerGetsOneJobAtATime) {
   o.worker_args.insert(o.worker_args.end(), {"--protocol", "1"});
   Harness h(o);
   ASSERT_TRUE(h.WaitReady());
-  auto w = h.sup->WorkersJson()["workers"][0];
+  auto w = WorkersJson(*h.sup)["workers"][0];
   EXPECT_EQ(w["protocol"], 1);
   EXPECT_EQ(w["capacity"], 1);
   std::vector<std::shared_ptr<Outcome>> outs;
@@ -139,7 +139,7 @@ TEST(BatchFault, UnknownProtocolVersionIsRefused) {
   o.worker_args.insert(o.worker_args.end(), {"--protocol", "3"});
   Harness h(o);
   ASSERT_TRUE(h.WaitEvents("worker_exited", 1));
-  auto crash = h.sup->WorkersJson()["workers"][0]["recent_crashes"][0];
+  auto crash = WorkersJson(*h.sup)["workers"][0]["recent_crashes"][0];
   EXPECT_EQ(crash["cause"], "protocol_error");
   EXPECT_NE(crash["detail"].get<std::string>().find("speaks protocol 3"), std::string::npos)
       << crash["detail"];
@@ -154,12 +154,12 @@ TEST(BatchFault, JobsGoToTheLeastLoadedWorker) {
   std::vector<std::shared_ptr<Outcome>> outs;
   for (int i = 0; i < 4; ++i) outs.push_back(h.Submit(Prompt("long " + std::to_string(i)), &ids[i]));
   EXPECT_EQ(StartedOn(h), (std::vector<std::string>{"w0.0", "w1.0", "w0.0", "w1.0"}));
-  auto w = h.sup->WorkersJson()["workers"];
+  auto w = WorkersJson(*h.sup)["workers"];
   EXPECT_EQ(w[0]["running_jobs"], 2);
   EXPECT_EQ(w[1]["running_jobs"], 2);
   for (JobId id : ids) h.sup->Cancel(id);
   ASSERT_TRUE(h.RunUntil([&] {
-    auto ws = h.sup->WorkersJson()["workers"];
+    auto ws = WorkersJson(*h.sup)["workers"];
     return ws[0]["running_jobs"] == 0 && ws[1]["running_jobs"] == 0;
   }, milliseconds(3000)));
   for (const auto& out : outs) EXPECT_EQ(out->terminal_calls, 0);
@@ -199,7 +199,7 @@ TEST(BatchFault, SpareTakesJobsOnlyForADeadRegularWorker) {
   ASSERT_TRUE(h.RunUntil([&] { return h.CountEvents("worker_loaded") >= 2; }, milliseconds(5000)));
   std::vector<std::shared_ptr<Outcome>> outs;
   for (int i = 0; i < 3; ++i) outs.push_back(h.Submit(Prompt("job " + std::to_string(i))));
-  auto w = h.sup->WorkersJson();
+  auto w = WorkersJson(*h.sup);
   EXPECT_EQ(w["workers"][0]["running_jobs"], 2);
   EXPECT_EQ(w["workers"][1]["running_jobs"], 0);
   EXPECT_EQ(w["queue_depth"], 1);
@@ -217,7 +217,7 @@ TEST(BatchFault, OnePoisonAmongEightConcurrentJobs) {
   for (int i = 0; i < 8; ++i) specs.push_back(Prompt((i == 3 ? "poison " : "innocent ") + std::to_string(i)));
   std::vector<std::shared_ptr<Outcome>> outs;
   for (const JobSpec& s : specs) outs.push_back(h.Submit(s));
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["running_jobs"], 8);
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["running_jobs"], 8);
   ASSERT_TRUE(AllEnded(h, outs, milliseconds(15000)));
 
   for (int i = 0; i < 8; ++i) {
@@ -299,7 +299,7 @@ TEST(BatchFault, SuspectReservesABusyWorkerAndRunsAlone) {
   ASSERT_TRUE(h.WaitEvents("worker_exited", 1));  // w0 with a and the poison
   bool reserved_seen = false;
   h.on_event = [&](std::string_view, const nlohmann::json&) {
-    const nlohmann::json status = h.sup->WorkersJson();
+    const nlohmann::json status = WorkersJson(*h.sup);
     for (const auto& w : status["workers"]) {
       if (w.value("reserved_for_exclusive", false)) reserved_seen = true;
     }
@@ -349,9 +349,9 @@ TEST(BatchFault, CancelOfOneJobLeavesTheOthersRunning) {
   auto a = h.Submit(Prompt("a"));
   auto b = h.Submit(Prompt("b"), &b_id);
   auto c = h.Submit(Prompt("c"));
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["running_jobs"], 3);
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["running_jobs"], 3);
   h.sup->Cancel(b_id);
-  ASSERT_TRUE(h.RunUntil([&] { return h.sup->WorkersJson()["workers"][0]["running_jobs"] == 2; },
+  ASSERT_TRUE(h.RunUntil([&] { return WorkersJson(*h.sup)["workers"][0]["running_jobs"] == 2; },
                          milliseconds(250)));  // before the others end
   EXPECT_FALSE(a->ended() || c->ended());
   ASSERT_TRUE(AllEnded(h, {a, c}));
@@ -376,7 +376,7 @@ TEST(BatchFault, IgnoredCancelKillsTheWorkerAndTheOtherJobIsRetried) {
   EXPECT_EQ(timed_out->terminal_calls, 1);
   EXPECT_TRUE(other->ok) << other->error.message;
   EXPECT_EQ(other->attempts, 2);
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["recent_crashes"][0]["cause"], "cancel_timeout");
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["recent_crashes"][0]["cause"], "cancel_timeout");
   EXPECT_EQ(h.CountEvents("job_suspected"), 0);
   EXPECT_EQ(h.CountEvents("input_quarantined"), 0);
 }
@@ -398,7 +398,7 @@ TEST(BatchFault, HangKillWithSeveralJobsRetriesThemAll) {
   EXPECT_EQ(h.CountEvents("job_retried"), 3);
   EXPECT_EQ(h.CountEvents("job_suspected"), 0);  // one shared crash: retried batched
   EXPECT_EQ(h.CountEvents("input_quarantined"), 0);
-  auto crash = h.sup->WorkersJson()["workers"][0]["recent_crashes"][0];
+  auto crash = WorkersJson(*h.sup)["workers"][0]["recent_crashes"][0];
   EXPECT_EQ(crash["cause"], "hung");
   EXPECT_EQ(crash["jobs"].size(), 3u);  // the report names every job
   EXPECT_FALSE(crash.contains("job_id"));  // no one job is the suspect

@@ -19,7 +19,7 @@ using std::chrono::milliseconds;
 
 std::string Metrics(Supervisor& sup) {
   std::string m;
-  sup.AppendMetrics(m);
+  m += MetricsText(sup);
   return m;
 }
 
@@ -33,7 +33,7 @@ TEST(Fault, HappyPath) {
   EXPECT_EQ(out->attempts, 1);
   EXPECT_FALSE(out->text.empty());
   EXPECT_EQ(out->text, out->done_text);
-  auto w = h.sup->WorkersJson()["workers"][0];
+  auto w = WorkersJson(*h.sup)["workers"][0];
   EXPECT_EQ(w["state"], "idle");
   EXPECT_EQ(w["jobs_served"], 1);
   EXPECT_TRUE(w["model"].contains("device"));
@@ -76,7 +76,7 @@ TEST_P(EveryFault, FirstAttemptFaultIsRetriedToSuccess) {
   // Deterministic replay: the client saw one seamless stream.
   EXPECT_EQ(out->text, clean->text);
 
-  auto crashes = h.sup->WorkersJson()["workers"][0]["recent_crashes"];
+  auto crashes = WorkersJson(*h.sup)["workers"][0]["recent_crashes"];
   ASSERT_FALSE(crashes.empty());
   EXPECT_EQ(crashes[0]["cause"], fc.cause) << crashes[0].dump();
   EXPECT_EQ(crashes[0]["request_id"], spec.request_id);
@@ -221,7 +221,7 @@ TEST(Fault, DeadlineAnswersTimeoutAtTheDeadline) {
   EXPECT_LT(waited, milliseconds(300 + 250));  // slack for a loaded 2-core box
   // The worker ignores the cancel (it spins): killed after kill_grace.
   ASSERT_TRUE(h.WaitEvents("worker_exited", 1));
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["recent_crashes"][0]["cause"], "cancel_timeout");
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["recent_crashes"][0]["cause"], "cancel_timeout");
   auto next = h.Submit(Prompt("after"));
   ASSERT_TRUE(h.WaitEnded(next));
   EXPECT_TRUE(next->ok);
@@ -274,7 +274,7 @@ TEST(Fault, FaultAtLoadHitsRestartIntensity) {
   EXPECT_FALSE(ready.ready);
   EXPECT_NE(ready.reason.find("crash loop at load"), std::string::npos) << ready.reason;
   EXPECT_NE(ready.reason.find("SIGSEGV"), std::string::npos) << ready.reason;
-  auto w = h.sup->WorkersJson()["workers"][0];
+  auto w = WorkersJson(*h.sup)["workers"][0];
   EXPECT_EQ(w["state"], "held");
   EXPECT_EQ(w["recent_crashes"][0]["state"], "loading");
 }
@@ -299,7 +299,7 @@ TEST(Fault, CrashDetectionLatency) {
   o.backoff_min = o.backoff_max = milliseconds(0);
   Harness h(o);
   ASSERT_TRUE(h.WaitReady());
-  const pid_t pid = h.sup->WorkersJson()["workers"][0]["pid"].get<pid_t>();
+  const pid_t pid = WorkersJson(*h.sup)["workers"][0]["pid"].get<pid_t>();
   std::chrono::steady_clock::time_point seen{};
   h.on_event = [&](std::string_view e, const nlohmann::json&) {
     if (e == "worker_exited") seen = std::chrono::steady_clock::now();
@@ -328,7 +328,7 @@ TEST(Fault, JobIsNotHandedToAWorkerThatDiedUnseen) {
   o.quarantine_after = 1;  // one wrongly charged crash would quarantine the input
   Harness h(o);
   ASSERT_TRUE(h.RunUntil([&] { return h.CountEvents("worker_loaded") >= 2; }, milliseconds(5000)));
-  const pid_t pid = h.sup->WorkersJson()["workers"][0]["pid"].get<pid_t>();
+  const pid_t pid = WorkersJson(*h.sup)["workers"][0]["pid"].get<pid_t>();
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   siginfo_t info{};  // wait for the death without reaping (the supervisor reaps)
   ASSERT_EQ(waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
@@ -364,7 +364,7 @@ TEST(Fault, DrainLetsRunningJobsFinish) {
   EXPECT_FALSE(h.sup->GetReadiness().ready);
   ASSERT_TRUE(h.RunUntil([&] { return drained; }, milliseconds(5000)));
   EXPECT_TRUE(running->ok);
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["state"], "stopped");
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["state"], "stopped");
   EXPECT_EQ(h.CountEvents("worker_killed"), 0);  // it exited on Shutdown
 }
 

@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include "front/status_render.h"
 #include "supervisor/supervisor.h"
 
 namespace vigil::supervisor::testing {
@@ -55,6 +56,17 @@ class TestObserver : public JobObserver {
  private:
   std::shared_ptr<Outcome> out_;
 };
+
+// The supervisor's state as clients read it: the /v1/workers body (without
+// the route's "tuning") and the supervisor's part of /metrics, rendered by
+// the front from Snapshot().
+inline nlohmann::json WorkersJson(const Dispatcher& d) { return front::WorkersJson(d.Snapshot()); }
+inline std::string MetricsText(const Dispatcher& d) {
+  std::string out;
+  front::PrometheusWriter writer(out);
+  front::WriteSupervisorMetrics(writer, d.Snapshot());
+  return out;
+}
 
 // VIGIL_TEST_WORKER_BINARY overrides the built worker (e.g. a sanitizer
 // build of the supervisor driving a plain worker).

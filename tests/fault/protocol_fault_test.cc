@@ -25,7 +25,7 @@ SupervisorOptions FakeOptions(const std::string& script) {
 }
 
 std::string LastCrashCause(Supervisor& sup) {
-  auto w = sup.WorkersJson()["workers"][0];
+  auto w = WorkersJson(sup)["workers"][0];
   if (w["recent_crashes"].empty()) return "";
   return w["recent_crashes"][0]["cause"];
 }
@@ -44,7 +44,7 @@ TEST(ProtocolFault, SecondHelloKillsTheWorker) {
   Harness h(FakeOptions("second_hello"));
   ASSERT_TRUE(h.WaitEvents("worker_exited", 1));
   EXPECT_EQ(LastCrashCause(*h.sup), "protocol_error");
-  EXPECT_NE(h.sup->WorkersJson()["workers"][0]["recent_crashes"][0]["detail"].get<std::string>().find(
+  EXPECT_NE(WorkersJson(*h.sup)["workers"][0]["recent_crashes"][0]["detail"].get<std::string>().find(
                 "second hello"),
             std::string::npos);
   EXPECT_TRUE(h.WaitEvents("worker_spawned", 2));  // restarted
@@ -107,7 +107,7 @@ TEST(ProtocolFault, DrainKillsAWorkerThatIgnoresShutdown) {
     if (e == "worker_killed" && f["reason"] == "shutdown") killed_at_shutdown = true;
   }
   EXPECT_TRUE(killed_at_shutdown);
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["state"], "stopped");
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["state"], "stopped");
 }
 
 TEST(ProtocolFault, FatalConfigIsNotRespawned) {
@@ -119,7 +119,7 @@ TEST(ProtocolFault, FatalConfigIsNotRespawned) {
   EXPECT_FALSE(ready.ready);
   EXPECT_NE(ready.reason.find("fatal configuration"), std::string::npos) << ready.reason;
   EXPECT_NE(ready.reason.find("cannot open model"), std::string::npos) << ready.reason;
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["state"], "failed");
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["state"], "failed");
   auto out = h.Submit(Prompt("x"));
   EXPECT_EQ(out->error.code, ErrorCode::kNotReady);  // at once: no worker will come
 }
@@ -133,7 +133,7 @@ TEST(ProtocolFault, OutOfMemoryAtLoadFailsJobsTypedAndRetriesLater) {
   Harness h(o);
   auto queued = h.Submit(Prompt("queued"));  // waits while the worker "loads"
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(h.WaitEvents("worker_out_of_memory", 1));
+  ASSERT_TRUE(h.WaitEvents("worker_held_for_memory", 1));
   ASSERT_TRUE(h.WaitEnded(queued));
   EXPECT_EQ(queued->terminal_calls, 1);
   EXPECT_EQ(queued->error.code, ErrorCode::kOutOfMemory) << queued->error.message;
@@ -144,7 +144,7 @@ TEST(ProtocolFault, OutOfMemoryAtLoadFailsJobsTypedAndRetriesLater) {
   }
   EXPECT_TRUE(told);
   EXPECT_EQ(h.CountEvents("worker_abandoned"), 0);
-  auto w = h.sup->WorkersJson()["workers"][0];
+  auto w = WorkersJson(*h.sup)["workers"][0];
   EXPECT_EQ(w["state"], "held");
   EXPECT_EQ(w["restarts"], 1);
   EXPECT_TRUE(w.contains("restart_in_s"));
@@ -161,9 +161,9 @@ TEST(ProtocolFault, OutOfMemoryAtLoadFailsJobsTypedAndRetriesLater) {
   // One more load attempt oom_retry later, not before, and not a loop.
   ASSERT_TRUE(h.WaitEvents("worker_spawned", 2, milliseconds(3000)));
   EXPECT_GE(std::chrono::steady_clock::now() - t0, milliseconds(400));
-  ASSERT_TRUE(h.WaitEvents("worker_out_of_memory", 2));
+  ASSERT_TRUE(h.WaitEvents("worker_held_for_memory", 2));
   EXPECT_EQ(h.CountEvents("worker_spawned"), 2);
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["restarts"], 2);
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["restarts"], 2);
 }
 
 // Held for memory is not a crash loop: however often it happens, the
@@ -173,9 +173,9 @@ TEST(ProtocolFault, OutOfMemoryRetriesAreNotCountedAsCrashes) {
   o.oom_retry = milliseconds(20);
   o.restart_intensity = 1;
   Harness h(o);
-  ASSERT_TRUE(h.WaitEvents("worker_out_of_memory", 4));
+  ASSERT_TRUE(h.WaitEvents("worker_held_for_memory", 4));
   EXPECT_EQ(h.CountEvents("worker_restarts_held"), 0);
-  EXPECT_NE(h.sup->WorkersJson()["workers"][0]["reason"].get<std::string>().find("out_of_memory"),
+  EXPECT_NE(WorkersJson(*h.sup)["workers"][0]["reason"].get<std::string>().find("out_of_memory"),
             std::string::npos);
 }
 
@@ -187,12 +187,12 @@ TEST(ProtocolFault, OutOfMemorySlotServesOnceALoadSucceeds) {
   o.worker_args.insert(o.worker_args.end(), {"--once-file", once});
   o.oom_retry = milliseconds(50);
   Harness h(o);
-  ASSERT_TRUE(h.WaitEvents("worker_out_of_memory", 1));
+  ASSERT_TRUE(h.WaitEvents("worker_held_for_memory", 1));
   ASSERT_TRUE(h.WaitReady());
   auto out = h.Submit(Prompt("x"));
   ASSERT_TRUE(h.WaitEnded(out));
   EXPECT_TRUE(out->ok) << out->error.message;
-  auto w = h.sup->WorkersJson()["workers"][0];
+  auto w = WorkersJson(*h.sup)["workers"][0];
   EXPECT_EQ(w["state"], "idle");
   EXPECT_FALSE(w.contains("reason"));
   std::remove(once.c_str());
@@ -209,7 +209,7 @@ TEST(ProtocolFault, OtherTypedLoadFailureIsNotReady) {
   EXPECT_TRUE(queued->retryable);
   h.RunUntil([] { return false; }, milliseconds(200));
   EXPECT_EQ(h.CountEvents("worker_spawned"), 1);
-  auto w = h.sup->WorkersJson()["workers"][0];
+  auto w = WorkersJson(*h.sup)["workers"][0];
   EXPECT_EQ(w["state"], "failed");
   EXPECT_NE(w["reason"].get<std::string>().find("invalid_request: fake load failure"),
             std::string::npos)
@@ -228,7 +228,7 @@ TEST(ProtocolFault, OutOfMemoryOnOneSlotOfTwoIsNotReady) {
                        std::vector<std::string>{"exit2", "load_failed_out_of_memory"}}) {
     o.worker_devices = devices;
     Harness h(o);
-    ASSERT_TRUE(h.WaitEvents("worker_out_of_memory", 1));
+    ASSERT_TRUE(h.WaitEvents("worker_held_for_memory", 1));
     ASSERT_TRUE(h.WaitEvents("worker_abandoned", 1));
     auto out = h.Submit(Prompt("x"));
     ASSERT_TRUE(out->ended());
@@ -237,7 +237,7 @@ TEST(ProtocolFault, OutOfMemoryOnOneSlotOfTwoIsNotReady) {
 
   o.worker_devices = {"load_failed_out_of_memory"};  // both slots
   Harness both(o);
-  ASSERT_TRUE(both.WaitEvents("worker_out_of_memory", 2));
+  ASSERT_TRUE(both.WaitEvents("worker_held_for_memory", 2));
   auto out = both.Submit(Prompt("x"));
   ASSERT_TRUE(out->ended());
   EXPECT_EQ(out->error.code, ErrorCode::kOutOfMemory) << out->error.message;
@@ -249,7 +249,7 @@ TEST(ProtocolFault, OutOfMemoryOnOneSlotLeavesTheOtherServing) {
   o.workers = 2;
   o.worker_devices = {"load_failed_out_of_memory", "normal"};
   Harness h(o);
-  ASSERT_TRUE(h.WaitEvents("worker_out_of_memory", 1));
+  ASSERT_TRUE(h.WaitEvents("worker_held_for_memory", 1));
   ASSERT_TRUE(h.WaitReady());
   auto out = h.Submit(Prompt("x"));
   ASSERT_TRUE(h.WaitEnded(out));
@@ -261,7 +261,7 @@ TEST(ProtocolFault, FailedForAJobWhileLoadingKillsTheWorker) {
   Harness h(FakeOptions("failed_job_while_loading"));
   ASSERT_TRUE(h.WaitEvents("worker_exited", 1));
   EXPECT_EQ(LastCrashCause(*h.sup), "protocol_error");
-  auto crash = h.sup->WorkersJson()["workers"][0]["recent_crashes"][0];
+  auto crash = WorkersJson(*h.sup)["workers"][0]["recent_crashes"][0];
   EXPECT_NE(crash["detail"].get<std::string>().find("sent failed for a job while loading"),
             std::string::npos)
       << crash["detail"];
@@ -278,7 +278,7 @@ TEST(ProtocolFault, WorkerDevicesRoundRobinOverSlots) {
   o.worker_devices = {"GPU0", "GPU1"};
   Harness h(o);
   auto loaded = [&] {
-    const nlohmann::json j = h.sup->WorkersJson();
+    const nlohmann::json j = WorkersJson(*h.sup);
     for (const auto& w : j["workers"]) {
       if (!w.contains("model")) return false;
     }
@@ -286,7 +286,7 @@ TEST(ProtocolFault, WorkerDevicesRoundRobinOverSlots) {
   };
   ASSERT_TRUE(h.RunUntil(loaded, milliseconds(5000)));
   const char* want[] = {"GPU0", "GPU1", "GPU0"};
-  auto workers = h.sup->WorkersJson()["workers"];
+  auto workers = WorkersJson(*h.sup)["workers"];
   ASSERT_EQ(workers.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(workers[i]["assigned_device"], want[i]) << i;
@@ -300,15 +300,15 @@ TEST(ProtocolFault, DeviceMemoryFromLoadedThenDoneReachesStatusAndMetrics) {
   o.worker_devices = {"GPU \"0\""};  // a quote, to check the label escaping
   Harness h(o);
   ASSERT_TRUE(h.WaitReady());
-  auto model = h.sup->WorkersJson()["workers"][0]["model"];
+  auto model = WorkersJson(*h.sup)["workers"][0]["model"];
   EXPECT_EQ(model["device_memory_total"], 1000);
   EXPECT_EQ(model["device_memory_free"], 800);
   EXPECT_EQ(model["gpu_layers"], 7);
   auto out = h.Submit(Prompt("hello"));
   ASSERT_TRUE(h.WaitEnded(out));
-  EXPECT_EQ(h.sup->WorkersJson()["workers"][0]["model"]["device_memory_free"], 600);
+  EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["model"]["device_memory_free"], 600);
   std::string m;
-  h.sup->AppendMetrics(m);
+  m += MetricsText(*h.sup);
   EXPECT_NE(m.find("vigil_worker_device_memory_bytes{slot=\"0\",device=\"GPU \\\"0\\\"\",kind=\"total\"} 1000\n"),
             std::string::npos) << m;
   EXPECT_NE(m.find("vigil_worker_device_memory_bytes{slot=\"0\",device=\"GPU \\\"0\\\"\",kind=\"free\"} 600\n"),
@@ -319,7 +319,7 @@ TEST(ProtocolFault, DeviceMemoryFromLoadedThenDoneReachesStatusAndMetrics) {
 TEST(ProtocolFault, NoWorkerDevicesPassesNoDevice) {
   Harness h(FakeOptions("normal"));
   ASSERT_TRUE(h.WaitReady());
-  auto w = h.sup->WorkersJson()["workers"][0];
+  auto w = WorkersJson(*h.sup)["workers"][0];
   EXPECT_FALSE(w.contains("assigned_device"));
   EXPECT_EQ(w["model"]["device"], "CPU");
 }

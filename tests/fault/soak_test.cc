@@ -27,7 +27,7 @@ long RssKb() {
 }
 
 bool AllIdle(Supervisor& sup) {
-  const nlohmann::json all = sup.WorkersJson();  // keep the temporary alive for the loop
+  const nlohmann::json all = WorkersJson(sup);  // keep the temporary alive for the loop
   for (const auto& w : all["workers"]) {
     if (w["state"] != "idle") return false;
   }
@@ -97,7 +97,7 @@ TEST(Soak, TwoThousandJobsEightClientsTenPercentFaults) {
     ASSERT_TRUE(h.RunUntil([&] { return AllIdle(*h.sup); }, milliseconds(5000)));
     fds_end = CountOpenFds();
     rss_end = RssKb();
-    h.sup->AppendMetrics(metrics);
+    metrics += MetricsText(*h.sup);
   }
   SetLogLevel(LogLevel::kInfo);
 

@@ -21,7 +21,7 @@ using std::chrono::milliseconds;
 
 std::vector<pid_t> LivePids(Supervisor& sup) {
   std::vector<pid_t> pids;
-  const nlohmann::json all = sup.WorkersJson();
+  const nlohmann::json all = WorkersJson(sup);
   for (const auto& w : all["workers"]) {
     if (w.contains("pid") && w["pid"].is_number() && w["pid"].get<pid_t>() > 0) pids.push_back(w["pid"].get<pid_t>());
   }
@@ -29,7 +29,7 @@ std::vector<pid_t> LivePids(Supervisor& sup) {
 }
 
 bool AllLoaded(Supervisor& sup) {
-  const nlohmann::json all = sup.WorkersJson();
+  const nlohmann::json all = WorkersJson(sup);
   for (const auto& w : all["workers"]) {
     if (w["state"] != "idle" && w["state"] != "busy") return false;
   }

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Write a random-weight Gemma3 vision-language model pair for vigil's tests.
+"""Write a random-weight vision-language model pair for vigil's tests.
 
     python3 tools/modelgen/make_vlm.py --size tiny  --out DIR
     python3 tools/modelgen/make_vlm.py --size bench --out DIR
+    python3 tools/modelgen/make_vlm.py --size tiny --arch qwen2vl|qwen25vl --out DIR
 
 writes DIR/vigil-<size>-text.gguf (arch "gemma3") and DIR/vigil-<size>-mmproj.gguf
-(arch "clip", projector "gemma3": a SigLIP ViT, avg-pool, RMS norm, linear).
+(arch "clip", projector "gemma3": a SigLIP ViT, avg-pool, RMS norm, linear);
+with --arch, DIR/vigil-tiny-<arch>-{text,mmproj}.gguf (qwen_vl.py).
 Only python3-gguf and numpy are used, so it runs where torch and a model hub
 do not exist. Output is byte-identical for the same arguments: a fixed seed
 per tensor and no timestamps (GGUFWriter writes none).
@@ -16,15 +18,16 @@ libllama/libmtmd code paths (tokenizer, chat template, image encode, decode).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
 import numpy as np
 
 import gguf
-from gguf import GGMLQuantizationType as QT
 from gguf import TokenType as TT
+
+import qwen_vl
+from weights import Weights, finish, ftype_of
 
 # Dimensions. tiny: loads in milliseconds, for unit/e2e tests. bench: the shape
 # of SmolVLM-256M (576 x 30 text, 768 x 12 SigLIP at 512 px, 64 image tokens)
@@ -156,53 +159,6 @@ CHAT_TEMPLATE = (
 )
 
 # ------------------------------------------------------------------ weights --
-
-
-class Weights:
-    """Adds tensors to a writer, drawing each from its own seeded stream.
-
-    Seeding by tensor name (not one global stream) keeps every tensor's values
-    independent of the order and set of tensors written before it.
-    """
-
-    def __init__(self, writer: gguf.GGUFWriter, seed: int, dtype: str):
-        self.w, self.seed, self.dtype = writer, seed, dtype
-
-    def rng(self, name: str) -> np.random.Generator:
-        h = int.from_bytes(hashlib.sha256(f"{self.seed}:{name}".encode()).digest()[:8], "little")
-        return np.random.default_rng(h)
-
-    def put(self, name: str, a: np.ndarray, keep: str | None = None) -> None:
-        """keep: force "f32"/"f16" (norms, biases, positions stay f32 like the converter)."""
-        dtype = keep or (self.dtype if a.ndim >= 2 else "f32")
-        if dtype == "q8_0" and a.shape[-1] % 32:
-            dtype = "f16"
-        a = np.ascontiguousarray(a, dtype=np.float32)
-        if dtype == "f32":
-            self.w.add_tensor(name, a)
-        elif dtype == "f16":
-            self.w.add_tensor(name, a.astype(np.float16))
-        else:
-            q = gguf.quants.quantize(a, QT.Q8_0)
-            self.w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=QT.Q8_0)
-
-    def draw(self, name: str, shape: tuple[int, ...], std: float) -> np.ndarray:
-        # numpy shape is ggml's ne reversed: (rows=out, cols=in) for a matmul weight
-        return self.rng(name).standard_normal(shape, dtype=np.float32) * np.float32(std)
-
-    def normal(self, name: str, shape: tuple[int, ...], std: float, **kw) -> None:
-        self.put(name, self.draw(name, shape, std), **kw)
-
-    def const(self, name: str, shape: tuple[int, ...], value: float, jitter: float = 0.0) -> None:
-        a = np.full(shape, value, dtype=np.float32)
-        if jitter:
-            a += self.rng(name).standard_normal(shape, dtype=np.float32) * np.float32(jitter)
-        self.put(name, a, keep="f32")
-
-
-def ftype_of(dtype: str) -> int:
-    return {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-            "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[dtype]
 
 
 def write_text(path: Path, name: str, cfg: dict, dtype: str, seed: int, swa: int) -> None:
@@ -362,16 +318,11 @@ def write_mmproj(path: Path, name: str, cfg: dict, dtype: str, seed: int) -> Non
     finish(w)
 
 
-def finish(w: gguf.GGUFWriter) -> None:
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(SIZES), required=True)
+    ap.add_argument("--arch", choices=["gemma3", *sorted(qwen_vl.KINDS)], default="gemma3",
+                    help="gemma3 (default), qwen2vl or qwen25vl (tiny only, f32)")
     ap.add_argument("--out", type=Path, required=True, help="output directory")
     ap.add_argument("--dtype", choices=["f32", "f16", "q8_0"],
                     help="matrix type (default: f32 for tiny, f16 for bench)")
@@ -383,10 +334,18 @@ def main() -> int:
     cfg = SIZES[args.size]
     dtype = args.dtype or cfg["dtype"]
     args.out.mkdir(parents=True, exist_ok=True)
-    base = f"vigil-{args.size}"
-    text, mmproj = args.out / f"{base}-text.gguf", args.out / f"{base}-mmproj.gguf"
-    write_text(text, base, cfg, dtype, args.seed, args.sliding_window)
-    write_mmproj(mmproj, base + "-mmproj", cfg, dtype, args.seed)
+    if args.arch != "gemma3":
+        if args.size != "tiny" or args.dtype not in (None, "f32"):
+            ap.error(f"--arch {args.arch} is written at --size tiny in f32 only")
+        base = f"vigil-tiny-{args.arch}"
+        text, mmproj = args.out / f"{base}-text.gguf", args.out / f"{base}-mmproj.gguf"
+        qwen_vl.write_text(text, base, args.seed)
+        qwen_vl.write_mmproj(mmproj, base + "-mmproj", args.arch, args.seed)
+    else:
+        base = f"vigil-{args.size}"
+        text, mmproj = args.out / f"{base}-text.gguf", args.out / f"{base}-mmproj.gguf"
+        write_text(text, base, cfg, dtype, args.seed, args.sliding_window)
+        write_mmproj(mmproj, base + "-mmproj", cfg, dtype, args.seed)
     for p in (text, mmproj):
         print(f"{p}  {p.stat().st_size} bytes")
     return 0

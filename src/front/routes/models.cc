@@ -12,10 +12,9 @@ void HandleModels(FrontContext& ctx, const std::shared_ptr<Exchange>& ex) {
   const auto created = std::chrono::duration_cast<std::chrono::seconds>(ctx.started.time_since_epoch()).count();
   nlohmann::json model = {{"id", ctx.dispatcher.ModelName()}, {"object", "model"}, {"created", created},
                           {"owned_by", "vigil"}};
-  const nlohmann::json workers = ctx.dispatcher.WorkersJson().value("workers", nlohmann::json::array());
-  for (const auto& w : workers) {
-    if (w.contains("model") && w["model"].value("chat_template", "") != "") {
-      model["chat_template"] = w["model"]["chat_template"];
+  for (const auto& slot : ctx.dispatcher.Snapshot().slots) {
+    if (slot.worker && slot.worker->loaded && !slot.worker->loaded->model.chat_template.empty()) {
+      model["chat_template"] = slot.worker->loaded->model.chat_template;
       break;
     }
   }

@@ -32,7 +32,7 @@ Status CheckModel(const supervisor::Dispatcher& dispatcher, std::string_view req
 std::string Timestamp(std::chrono::system_clock::time_point t);
 // "details" of /api/tags, /api/show, /api/ps from the loaded worker's facts.
 nlohmann::json Details(const supervisor::Dispatcher& dispatcher);
-// The loaded worker's "model" facts from WorkersJson (null when none loaded).
+// The first loaded worker's "model" facts, as /v1/workers shows them (null when none loaded).
 nlohmann::json LoadedModel(const supervisor::Dispatcher& dispatcher);
 
 }  // namespace vigil::front::ollama

@@ -11,6 +11,7 @@
 #include "front/json_body.h"
 #include "front/routes/ollama_common.h"
 #include "front/routes/routes.h"
+#include "front/status_render.h"
 #include "front/text.h"
 
 #ifndef VIGIL_VERSION
@@ -38,11 +39,8 @@ Status CheckModel(const supervisor::Dispatcher& dispatcher, std::string_view req
 std::string Timestamp(std::chrono::system_clock::time_point t) { return Iso8601(t); }
 
 json LoadedModel(const supervisor::Dispatcher& dispatcher) {
-  const json workers = dispatcher.WorkersJson();
-  if (auto it = workers.find("workers"); it != workers.end() && it->is_array()) {
-    for (const json& w : *it) {
-      if (w.contains("model") && w["model"].is_object()) return w["model"];
-    }
+  for (const auto& slot : dispatcher.Snapshot().slots) {
+    if (slot.worker && slot.worker->loaded) return ModelJson(slot.worker->loaded->model);
   }
   return nullptr;
 }

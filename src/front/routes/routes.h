@@ -29,7 +29,7 @@ void HandleOllamaShow(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
 void HandleOllamaPs(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
 void HandleOllamaVersion(FrontContext& ctx, const std::shared_ptr<Exchange>& ex);
 
-// Shared by the inference routes (routes/submit.cc).
+// Shared by the inference routes (routes/inference_common.cc).
 // Applies the X-Vigil-Fault and X-Vigil-Timeout headers.
 Status ApplyControlHeaders(const Request& request, bool allow_fault, JobRequest& job);
 // Submits the job; a client that leaves cancels it.

@@ -125,7 +125,8 @@ class Engine {
   // Loads the model. `advance` is called on every load step (heartbeat).
   virtual Result<protocol::ModelFacts> Load(const EngineOptions& options,
                                             const std::function<void()>& advance) = 0;
-  // The side the vision encoder wants, in pixels (valid after Load).
+  // The side the worker may downscale images to before the engine sees
+  // them, in pixels (valid after Load); 0: pass them at full size.
   virtual int image_size() const = 0;
   // Jobs the engine runs at once (valid after Load): options.capacity, or
   // less if the library allows fewer sequences.

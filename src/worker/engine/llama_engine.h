@@ -78,7 +78,7 @@ class LlamaEngine final : public Engine {
 
   Result<protocol::ModelFacts> Load(const EngineOptions& options,
                                     const std::function<void()>& advance) override;
-  int image_size() const override { return image_size_; }
+  int image_size() const override { return downscale_side_; }
   int capacity() const override { return capacity_; }
   void Admit(const EngineJob& job, JobEvents& events) override;
   void Step() override;
@@ -155,6 +155,8 @@ class LlamaEngine final : public Engine {
   Status DecodeStatus(int32_t rc) const;
   // llama_warmup.cc: one step of each kind at load, on a GPU.
   void Warmup(const std::function<void()>& advance);
+  // llama_prompt.cc: tokens one grey square of `side` pixels costs; -1 on failure.
+  int64_t ImageTokens(uint32_t side) const;
   void EndBatch(const std::vector<Job*>& in_batch, const Error& error);
 
   // llama_engine.cc
@@ -170,7 +172,8 @@ class LlamaEngine final : public Engine {
   ggml_backend_dev_t device_ = nullptr;  // where the offloaded layers live; nullptr: CPU
   llama_batch batch_{};
   int n_batch_ = 512;
-  int image_size_ = 0;
+  int image_size_ = 0;      // the encoder's nominal side (clip.vision.image_size)
+  int downscale_side_ = 0;  // image_size_, or 0 where that would change the prompt
   int capacity_ = 1;
   llama_pos ctx_per_job_ = 0;
   std::vector<llama_logit_bias> eog_bias_;  // for ignore_eos

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 
+#include "common/log.h"
 #include "worker/engine/llama_engine.h"
 
 namespace vigil::worker {
@@ -31,7 +32,7 @@ Status LlamaEngine::LoadChatTemplate() {
   const char* source = llama_model_chat_template(model_, nullptr);
   if (!source) {
     chat_format_ = "builtin:chatml";
-    std::fprintf(stderr, "vigil-worker: the model has no chat template; using libllama's chatml\n");
+    LogWarn("builtin_template_chosen", {{"template", "chatml"}, {"why", "the model has no chat template"}});
     return OkStatus();
   }
   Result<chat_template::ChatTemplate> parsed = chat_template::ChatTemplate::Parse(source);
@@ -110,6 +111,17 @@ Result<std::string> LlamaEngine::FormatPrompt(const EngineJob& job) const {
   }
   if (n < 0) return Internal("llama_chat_apply_template failed");
   return std::string(buf.data(), static_cast<size_t>(n));
+}
+
+int64_t LlamaEngine::ImageTokens(uint32_t side) const {
+  std::vector<unsigned char> grey(size_t{side} * side * 3, 128);
+  mtmd::bitmap bitmap(mtmd_bitmap_init(side, side, grey.data()));
+  mtmd::input_chunks_ptr chunks(mtmd_input_chunks_init());
+  const std::string text = mtmd_default_marker();
+  mtmd_input_text input{text.c_str(), text.size(), /*add_special=*/false, /*parse_special=*/true};
+  const mtmd_bitmap* bitmaps[] = {bitmap.ptr.get()};
+  if (!bitmap.ptr || mtmd_tokenize(mtmd_, chunks.get(), &input, bitmaps, 1) != 0) return -1;
+  return static_cast<int64_t>(mtmd_helper_get_n_tokens(chunks.get()));
 }
 
 Result<mtmd::input_chunks_ptr> LlamaEngine::Tokenize(const std::string& text,

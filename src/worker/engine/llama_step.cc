@@ -3,9 +3,11 @@
 #include <mtmd-helper.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/log.h"
 #include "worker/engine/llama_engine.h"
 
 namespace vigil::worker {
@@ -277,10 +279,8 @@ Result<EmbeddingCache::Embeddings> LlamaEngine::ImageEmbeddings(const mtmd_input
   if (!key.empty()) {
     EmbeddingCache::Embeddings hit = image_cache_.Find(key);
     if (hit && hit->size() == n_floats) {
-      std::fprintf(stderr,
-                   "vigil-worker: image cache hit %.16s (%zu tokens, encode skipped; "
-                   "%zu cached, %.1f MiB)\n",
-                   key.c_str(), n_tokens, image_cache_.size(), image_cache_.bytes() / 1048576.0);
+      LogInfo("image_cache_hit", {{"key", key.substr(0, 16)}, {"tokens", n_tokens},
+                                  {"cached", image_cache_.size()}, {"cached_mib", image_cache_.bytes() / 1048576.0}});
       return hit;
     }
   }
@@ -295,11 +295,9 @@ Result<EmbeddingCache::Embeddings> LlamaEngine::ImageEmbeddings(const mtmd_input
   auto embd = std::make_shared<std::vector<float>>(out, out + n_floats);
   if (!key.empty()) {
     image_cache_.Insert(key, embd);
-    std::fprintf(stderr,
-                 "vigil-worker: image cache miss %.16s (%zu tokens, encoded in %.0f ms; "
-                 "%zu cached, %.1f MiB)\n",
-                 key.c_str(), n_tokens, Ms(Clock::now() - start), image_cache_.size(),
-                 image_cache_.bytes() / 1048576.0);
+    LogInfo("image_cache_missed", {{"key", key.substr(0, 16)}, {"tokens", n_tokens},
+                                   {"encode_ms", std::lround(Ms(Clock::now() - start))},
+                                   {"cached", image_cache_.size()}, {"cached_mib", image_cache_.bytes() / 1048576.0}});
   }
   return embd;
 }

@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "common/log.h"
 #include "worker/engine/llama_engine.h"
 
 namespace vigil::worker {
@@ -29,7 +30,7 @@ void LlamaEngine::Warmup(const std::function<void()>& advance) {
     batch_.logits[i] = i + 1 == n_prompt;
   }
   batch_.n_tokens = n_prompt;
-  if (llama_decode(ctx_, batch_) != 0) std::fprintf(stderr, "vigil-worker: warm-up prompt step failed\n");
+  if (llama_decode(ctx_, batch_) != 0) LogWarn("warmup_step_failed", {{"step", "prompt"}});
   advance();
   const int32_t n_seq = std::min(capacity_, n_batch_);
   for (int32_t s = 0; s < n_seq; ++s) {
@@ -40,7 +41,7 @@ void LlamaEngine::Warmup(const std::function<void()>& advance) {
     batch_.logits[s] = true;
   }
   batch_.n_tokens = n_seq;
-  if (llama_decode(ctx_, batch_) != 0) std::fprintf(stderr, "vigil-worker: warm-up decode step failed\n");
+  if (llama_decode(ctx_, batch_) != 0) LogWarn("warmup_step_failed", {{"step", "decode"}});
   advance();
   llama_memory_clear(llama_get_memory(ctx_), true);
 
@@ -56,7 +57,7 @@ void LlamaEngine::Warmup(const std::function<void()>& advance) {
     for (size_t i = 0; i < mtmd_input_chunks_size(chunks.get()); ++i) {
       const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks.get(), i);
       if (mtmd_input_chunk_get_type(chunk) == MTMD_INPUT_CHUNK_TYPE_TEXT) continue;
-      if (mtmd_encode_chunk(mtmd_, chunk) != 0) std::fprintf(stderr, "vigil-worker: warm-up encode failed\n");
+      if (mtmd_encode_chunk(mtmd_, chunk) != 0) LogWarn("warmup_step_failed", {{"step", "encode"}});
       break;
     }
   }

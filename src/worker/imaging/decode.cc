@@ -45,49 +45,29 @@ RgbImage CompositeOnWhite(int width, int height, const uint8_t* rgba) {
 
 }  // namespace internal
 
-std::string_view FormatName(Format format) {
-  switch (format) {
-    case Format::kJpeg: return "jpeg";
-    case Format::kPng: return "png";
-    case Format::kWebp: return "webp";
-    case Format::kGif: return "gif";
-  }
-  return "unknown";
-}
-
-std::optional<Format> Sniff(std::string_view b) {
-  auto starts = [&](std::string_view magic, size_t at = 0) {
-    return b.size() >= at + magic.size() && b.substr(at, magic.size()) == magic;
-  };
-  if (starts("\xFF\xD8\xFF")) return Format::kJpeg;
-  if (starts("\x89PNG\r\n\x1A\n")) return Format::kPng;
-  if (starts("RIFF") && starts("WEBP", 8)) return Format::kWebp;
-  if (starts("GIF87a") || starts("GIF89a")) return Format::kGif;
-  return std::nullopt;
-}
-
 Result<DecodedImage> Decode(std::string_view bytes, const Limits& limits, int target_side) {
   if (bytes.size() > limits.max_bytes) {
     return MakeError(ErrorCode::kPayloadTooLarge,
                      "image is " + std::to_string(bytes.size()) + " bytes; the limit is " +
                          std::to_string(limits.max_bytes));
   }
-  std::optional<Format> format = Sniff(bytes);
-  if (!format) {
+  Format format;
+  if (!image::DetectFormat(bytes, &format) || format == Format::kBmp) {
     return MakeError(ErrorCode::kUnsupportedImageFormat,
                      bytes.empty() ? "image is empty"
                                    : "image is not JPEG, PNG, WebP or GIF (by its magic bytes)");
   }
   Result<internal::CodecOutput> out = MakeError(ErrorCode::kInternal, "unreachable");
-  switch (*format) {
+  switch (format) {
     case Format::kJpeg: out = internal::DecodeJpeg(bytes, limits, target_side); break;
     case Format::kPng: out = internal::DecodePng(bytes, limits); break;
     case Format::kWebp: out = internal::DecodeWebp(bytes, limits); break;
     case Format::kGif: out = internal::DecodeGif(bytes, limits); break;
+    case Format::kBmp: break;  // refused above
   }
   if (!out) return out.error();
   DecodedImage d;
-  d.format = *format;
+  d.format = format;
   d.width = out->width;
   d.height = out->height;
   d.image = std::move(out->image);

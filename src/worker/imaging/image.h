@@ -26,14 +26,16 @@
 #include <vector>
 
 #include "common/error.h"
+#include "image/sniff.h"
 
 namespace vigil::imaging {
 
-enum class Format { kJpeg, kPng, kWebp, kGif };
-std::string_view FormatName(Format format);  // "jpeg" | "png" | "webp" | "gif"
-
-// Returns the format whose magic bytes start `bytes`, or nullopt.
-std::optional<Format> Sniff(std::string_view bytes);
+// One list of formats and one magic-byte check on both sides of the wall:
+// the supervisor's sniffer (image/sniff.h) validates a request with them,
+// and Decode picks its codec with the same DetectFormat. kBmp is recognised
+// there but has no decoder here (kUnsupportedImageFormat).
+using image::Format;
+using image::FormatName;
 
 struct RgbImage {
   int width = 0;

@@ -14,6 +14,14 @@ constexpr const char* kPng =
 
 ParseOptions Opts() { return ParseOptions{Limits{}, false}; }
 
+// Three images over two user turns.
+std::string ThreeImagesInTwoTurns() {
+  return json{{"model", "m"},
+              {"messages", {{{"role", "user"}, {"content", "a"}, {"images", {kPng, kPng}}},
+                            {{"role", "user"}, {"content", "b"}, {"images", {kPng}}}}}}
+      .dump();
+}
+
 TEST(OllamaRequest, ChatStreamsByDefaultAndMapsOptions) {
   auto r = ParseOllamaChat(json{{"model", "m"},
                                 {"messages", {{{"role", "user"}, {"content", "what?"}, {"images", {kPng}}}}},
@@ -65,6 +73,36 @@ TEST(OllamaRequest, GenerateSystemBecomesASystemTurn) {
   EXPECT_EQ(r->job.spec.messages[0].role, "system");
   EXPECT_EQ(r->job.spec.messages[1].content.size(), 2u);
   EXPECT_EQ(r->job.spec.route, "/api/generate");
+}
+
+TEST(OllamaRequest, SeveralImagesKeepTheirTurnsAndOrder) {
+  auto chat = ParseOllamaChat(json{{"model", "m"},
+                                   {"messages", {{{"role", "user"}, {"content", "both?"}, {"images", {kPng, kPng}}},
+                                                 {{"role", "assistant"}, {"content", "yes"}},
+                                                 {{"role", "user"}, {"content", "and?"}, {"images", {kPng}}}}}}
+                                  .dump(),
+                              Opts());
+  ASSERT_TRUE(chat.ok()) << chat.error().message;
+  EXPECT_EQ(chat->job.spec.images.size(), 3u);
+  ASSERT_EQ(chat->job.spec.messages.size(), 3u);
+  const auto& first = chat->job.spec.messages[0].content;
+  ASSERT_EQ(first.size(), 3u);  // image, image, text
+  EXPECT_EQ(first[1].kind, protocol::ContentPart::Kind::kImage);
+  EXPECT_EQ(first[2].text, "both?");
+  EXPECT_EQ(chat->job.spec.messages[2].content.size(), 2u);
+  auto gen = ParseOllamaGenerate(json{{"model", "m"}, {"prompt", "p"}, {"images", {kPng, kPng}}}.dump(), Opts());
+  ASSERT_TRUE(gen.ok());
+  EXPECT_EQ(gen->job.spec.images.size(), 2u);
+  // --max-images counts every image of the request, across messages.
+  ParseOptions two = Opts();
+  two.limits.max_images = 2;
+  auto over = ParseOllamaChat(ThreeImagesInTwoTurns(), two);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_NE(over.error().message.find("--max-images"), std::string::npos);
+  auto over_gen = ParseOllamaGenerate(json{{"model", "m"}, {"prompt", "p"}, {"images", {kPng, kPng, kPng}}}.dump(), two);
+  ASSERT_FALSE(over_gen.ok());
+  EXPECT_NE(over_gen.error().message.find("--max-images"), std::string::npos);
 }
 
 TEST(OllamaRequest, TypedErrors) {

@@ -22,8 +22,7 @@ class FakeDispatcher : public supervisor::Dispatcher {
   }
   void Cancel(supervisor::JobId id) override { cancelled.push_back(id); observer.reset(); }
   supervisor::Readiness GetReadiness() const override { return readiness; }
-  json WorkersJson() const override { return {{"workers", json::array()}}; }
-  void AppendMetrics(std::string& out) const override { out += "vigil_queue_depth 0\n"; }
+  supervisor::SupervisorSnapshot Snapshot() const override { return {}; }
   std::string ModelName() const override { return "fake"; }
   void Drain(std::chrono::milliseconds, std::function<void()> done) override { done(); }
 

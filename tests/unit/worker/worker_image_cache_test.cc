@@ -78,8 +78,8 @@ TEST_F(ImageCache, RepeatedImageSkipsEncodeAndAnswersTheSame) {
   EXPECT_EQ(third.text, first.text);
   EXPECT_LT(third.timings.image_encode_ms, 1.0);
   const std::string err = w->Stderr();
-  EXPECT_EQ(Count(err, "image cache miss"), 1u) << err;
-  EXPECT_EQ(Count(err, "image cache hit"), 2u) << err;
+  EXPECT_EQ(Count(err, "image_cache_missed"), 1u) << err;
+  EXPECT_EQ(Count(err, "image_cache_hit"), 2u) << err;
 }
 
 TEST_F(ImageCache, DifferentImageMissesAndBothStayCached) {
@@ -90,18 +90,18 @@ TEST_F(ImageCache, DifferentImageMissesAndBothStayCached) {
   const protocol::Done b1 = Ask(*w, 2, b);
   EXPECT_GT(a1.timings.image_encode_ms, 0);
   EXPECT_GT(b1.timings.image_encode_ms, 0);
-  EXPECT_EQ(Count(w->Stderr(), "image cache miss"), 2u) << w->Stderr();
-  EXPECT_EQ(Count(w->Stderr(), "image cache hit"), 0u) << w->Stderr();
+  EXPECT_EQ(Count(w->Stderr(), "image_cache_missed"), 2u) << w->Stderr();
+  EXPECT_EQ(Count(w->Stderr(), "image_cache_hit"), 0u) << w->Stderr();
   const protocol::Done a2 = Ask(*w, 3, a);
   const protocol::Done b2 = Ask(*w, 4, b);
   EXPECT_EQ(a2.text, a1.text);
   EXPECT_EQ(b2.text, b1.text);
-  EXPECT_EQ(Count(w->Stderr(), "image cache hit"), 2u) << w->Stderr();
+  EXPECT_EQ(Count(w->Stderr(), "image_cache_hit"), 2u) << w->Stderr();
   // A text-only job in between leaves the cache alone.
   w->Send(JobFrame(5, "Hello", 3));
   ASSERT_TRUE(CollectJob(*w).done);
   EXPECT_EQ(Ask(*w, 6, a).text, a1.text);
-  EXPECT_EQ(Count(w->Stderr(), "image cache hit"), 3u) << w->Stderr();
+  EXPECT_EQ(Count(w->Stderr(), "image_cache_hit"), 3u) << w->Stderr();
 }
 
 TEST_F(ImageCache, DisabledAlwaysEncodesAndMatchesTheCachedAnswer) {
@@ -112,12 +112,12 @@ TEST_F(ImageCache, DisabledAlwaysEncodesAndMatchesTheCachedAnswer) {
   EXPECT_GT(first.timings.image_encode_ms, 0);
   EXPECT_GT(second.timings.image_encode_ms, 0);
   EXPECT_EQ(second.text, first.text);
-  EXPECT_EQ(Count(off->Stderr(), "image cache"), 0u) << off->Stderr();
+  EXPECT_EQ(Count(off->Stderr(), "image_cache_"), 0u) << off->Stderr();
 
   auto on = Start();
   Ask(*on, 1, png);
   const protocol::Done hit = Ask(*on, 2, png);
-  EXPECT_EQ(Count(on->Stderr(), "image cache hit"), 1u) << on->Stderr();
+  EXPECT_EQ(Count(on->Stderr(), "image_cache_hit"), 1u) << on->Stderr();
   EXPECT_EQ(hit.text, first.text) << "a cache hit answers as an uncached worker does";
 }
 

@@ -1,4 +1,5 @@
-// sniff_parts.h: per-format header readers behind SniffImage (internal).
+// header_readers.h: per-format header readers behind SniffImage (internal;
+// header_readers.cc).
 //
 // Each reader gets bytes whose magic already matched and returns the declared
 // canvas size, or kInvalidImage naming what is wrong. Readers check every

@@ -1,0 +1,1 @@
+"""Example engines built on vigil_worker (see docs/protocol.md, "Writing a worker")."""

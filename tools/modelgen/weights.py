@@ -1,0 +1,68 @@
+"""Shared pieces of the model writers: seeded tensors and file finishing.
+
+Seeding by tensor name (not one global stream) keeps every tensor's values
+independent of the order and set of tensors written before it, so adding a
+tensor to one architecture never changes the bytes of another.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+import gguf
+from gguf import GGMLQuantizationType as QT
+
+
+class Weights:
+    """Adds tensors to a writer, drawing each from its own seeded stream.
+
+    Seeding by tensor name (not one global stream) keeps every tensor's values
+    independent of the order and set of tensors written before it.
+    """
+
+    def __init__(self, writer: gguf.GGUFWriter, seed: int, dtype: str):
+        self.w, self.seed, self.dtype = writer, seed, dtype
+
+    def rng(self, name: str) -> np.random.Generator:
+        h = int.from_bytes(hashlib.sha256(f"{self.seed}:{name}".encode()).digest()[:8], "little")
+        return np.random.default_rng(h)
+
+    def put(self, name: str, a: np.ndarray, keep: str | None = None) -> None:
+        """keep: force "f32"/"f16" (norms, biases, positions stay f32 like the converter)."""
+        dtype = keep or (self.dtype if a.ndim >= 2 else "f32")
+        if dtype == "q8_0" and a.shape[-1] % 32:
+            dtype = "f16"
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        if dtype == "f32":
+            self.w.add_tensor(name, a)
+        elif dtype == "f16":
+            self.w.add_tensor(name, a.astype(np.float16))
+        else:
+            q = gguf.quants.quantize(a, QT.Q8_0)
+            self.w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=QT.Q8_0)
+
+    def draw(self, name: str, shape: tuple[int, ...], std: float) -> np.ndarray:
+        # numpy shape is ggml's ne reversed: (rows=out, cols=in) for a matmul weight
+        return self.rng(name).standard_normal(shape, dtype=np.float32) * np.float32(std)
+
+    def normal(self, name: str, shape: tuple[int, ...], std: float, **kw) -> None:
+        self.put(name, self.draw(name, shape, std), **kw)
+
+    def const(self, name: str, shape: tuple[int, ...], value: float, jitter: float = 0.0) -> None:
+        a = np.full(shape, value, dtype=np.float32)
+        if jitter:
+            a += self.rng(name).standard_normal(shape, dtype=np.float32) * np.float32(jitter)
+        self.put(name, a, keep="f32")
+
+
+def ftype_of(dtype: str) -> int:
+    return {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
+            "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[dtype]
+
+
+def finish(w: gguf.GGUFWriter) -> None:
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
