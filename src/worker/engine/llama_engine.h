@@ -157,6 +157,10 @@ class LlamaEngine final : public Engine {
   void Warmup(const std::function<void()>& advance);
   // llama_prompt.cc: tokens one grey square of `side` pixels costs; -1 on failure.
   int64_t ImageTokens(uint32_t side) const;
+  // One image marker with a uniform grey side x side picture, tokenized by
+  // libmtmd; null when libmtmd refuses it. For load-time probes (the token
+  // count per size, the encoder's warm-up).
+  mtmd::input_chunks_ptr GreyImageChunks(uint32_t side) const;
   void EndBatch(const std::vector<Job*>& in_batch, const Error& error);
 
   // llama_engine.cc

@@ -113,15 +113,20 @@ Result<std::string> LlamaEngine::FormatPrompt(const EngineJob& job) const {
   return std::string(buf.data(), static_cast<size_t>(n));
 }
 
-int64_t LlamaEngine::ImageTokens(uint32_t side) const {
+mtmd::input_chunks_ptr LlamaEngine::GreyImageChunks(uint32_t side) const {
   std::vector<unsigned char> grey(size_t{side} * side * 3, 128);
   mtmd::bitmap bitmap(mtmd_bitmap_init(side, side, grey.data()));
   mtmd::input_chunks_ptr chunks(mtmd_input_chunks_init());
   const std::string text = mtmd_default_marker();
   mtmd_input_text input{text.c_str(), text.size(), /*add_special=*/false, /*parse_special=*/true};
   const mtmd_bitmap* bitmaps[] = {bitmap.ptr.get()};
-  if (!bitmap.ptr || mtmd_tokenize(mtmd_, chunks.get(), &input, bitmaps, 1) != 0) return -1;
-  return static_cast<int64_t>(mtmd_helper_get_n_tokens(chunks.get()));
+  if (!bitmap.ptr || mtmd_tokenize(mtmd_, chunks.get(), &input, bitmaps, 1) != 0) return nullptr;
+  return chunks;
+}
+
+int64_t LlamaEngine::ImageTokens(uint32_t side) const {
+  const mtmd::input_chunks_ptr chunks = GreyImageChunks(side);
+  return chunks ? static_cast<int64_t>(mtmd_helper_get_n_tokens(chunks.get())) : -1;
 }
 
 Result<mtmd::input_chunks_ptr> LlamaEngine::Tokenize(const std::string& text,

@@ -47,13 +47,7 @@ void LlamaEngine::Warmup(const std::function<void()>& advance) {
 
   // The vision encoder, on a grey image of the size it wants.
   const uint32_t side = image_size_ > 0 ? static_cast<uint32_t>(image_size_) : 64;
-  std::vector<unsigned char> grey(size_t{side} * side * 3, 128);
-  mtmd::bitmap bitmap(mtmd_bitmap_init(side, side, grey.data()));
-  mtmd::input_chunks_ptr chunks(mtmd_input_chunks_init());
-  const std::string text = mtmd_default_marker();
-  mtmd_input_text input{text.c_str(), text.size(), /*add_special=*/false, /*parse_special=*/true};
-  const mtmd_bitmap* bitmaps[] = {bitmap.ptr.get()};
-  if (bitmap.ptr && mtmd_tokenize(mtmd_, chunks.get(), &input, bitmaps, 1) == 0) {
+  if (const mtmd::input_chunks_ptr chunks = GreyImageChunks(side)) {
     for (size_t i = 0; i < mtmd_input_chunks_size(chunks.get()); ++i) {
       const mtmd_input_chunk* chunk = mtmd_input_chunks_get(chunks.get(), i);
       if (mtmd_input_chunk_get_type(chunk) == MTMD_INPUT_CHUNK_TYPE_TEXT) continue;
