@@ -104,7 +104,7 @@ Result<std::vector<std::string>> WorkerArgs(ServeOptions& o) {
       {.user = o.worker_user, .memory_limit_mb = o.worker_memory_limit_mb, .gpu = o.gpu_present,
        .processes = std::max(1, o.workers) + std::max(0, o.spare_workers),
        .model_bytes = o.model_bytes, .cgroup_v2 = o.worker_cgroups != nullptr,
-       .cgroup_v2_why_not = why_not_cgroup},
+       .cgroup_v2_why_not = why_not_cgroup, .external = !o.worker_command.empty()},
       ::geteuid() == 0, static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE));
   args.insert(args.end(), limits.args.begin(), limits.args.end());
   o.worker_memory_limit_mb = limits.memory_limit_mb;
@@ -259,7 +259,8 @@ void AddServeFlags(CLI::App& sub, ServeOptions& o) {
                  "none on a GPU)")
       ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40))->capture_default_str();
   sub.add_option("--worker-user", o.worker_user,
-                 "user the workers run as once loaded: auto (nobody when vigil runs as root), "
+                 "user the workers run as once loaded (from the start with --worker-command): auto "
+                 "(nobody when vigil runs as root), "
                  "none, or a name or uid")
       ->capture_default_str();
   sub.add_option("--worker-fault-at-load", o.worker_fault_at_load,

@@ -12,7 +12,7 @@ WorkerLimits ChooseWorkerLimits(const WorkerLimitsRequest& r, bool running_as_ro
   if (user == "none" || user == "root") user.clear();
   if (!user.empty()) out.args = {"--user", user};
   out.summary = "workers run as " + (user.empty() ? std::string("the supervisor's user") : user) +
-                " once loaded";
+                (r.external ? " from the start" : " once loaded");
 
   out.memory_limit_mb = std::max<int64_t>(0, r.memory_limit_mb);
   if (r.memory_limit_mb < 0 && (!r.gpu || r.cgroup_v2) && physical_memory_bytes > 0) {

@@ -31,6 +31,7 @@ struct WorkerLimitsRequest {
   int64_t model_bytes = 0;
   bool cgroup_v2 = false;          // per-worker cgroups could be created
   std::string cgroup_v2_why_not;   // when not: the reason, for the log
+  bool external = false;           // --worker-command: the user applies from exec, not after load
 };
 
 struct WorkerLimits {

@@ -46,5 +46,12 @@ TEST(WorkerLimits, TheFloorAndTheExplicitValues) {
   EXPECT_EQ(off.memory_mechanism, "none");
 }
 
+TEST(WorkerLimits, TheLogSaysWhenTheUserSwitchHappens) {
+  EXPECT_NE(ChooseWorkerLimits({}, /*root=*/true, 16 * kGiB).summary.find("nobody once loaded"),
+            std::string::npos);
+  EXPECT_NE(ChooseWorkerLimits({.external = true}, true, 16 * kGiB).summary.find("nobody from the start"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace vigil::cli
