@@ -59,10 +59,10 @@ class VigilAtDefaults(run.Server):
         return json.loads(b)
 
     def chosen(self):
-        """The 'serving with ...' line vigil logs at start: what its defaults chose."""
+        """The 'tuning_chosen ...' event vigil logs at start: what its defaults chose."""
         with open(self.logpath, errors="replace") as f:
-            lines = [l.strip() for l in f if "serving with" in l]
-        return lines[-1].split("serving with", 1)[1].strip() if lines else "?"
+            lines = [l.strip() for l in f if "tuning_chosen" in l]
+        return lines[-1].split("tuning_chosen", 1)[1].strip() if lines else "?"
 
 
 class PeerAtDefaults(run.Server):
@@ -231,7 +231,7 @@ def main():
         res["goals"].append({"clients": m["clients"], "metric": "pss", "goal": "<= 1.1",
                              "median_ratio": m["ratio"], "pooled_ratio": m["ratio"],
                              "met": m["ratio"] is not None and m["ratio"] <= 1.1})
-    res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    run.machine_end(res["machine"])
     res["duration_s"] = time.time() - t0
     path = os.path.join(REPO, "bench/results", f"defaults-{args.model}{'-quick' if args.quick else ''}.json")
     with open(path, "w") as f:

@@ -12,6 +12,10 @@ Every number in the page is read from those files; the page names each file.
 import glob
 import json
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadavg import describe as describe_load  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,7 +32,9 @@ def f2(x):
 def machine_line(m):
     load = " ".join(m.get("loadavg_start", [])), " ".join(m.get("loadavg_end", []))
     return (f"{m.get('nproc')} cores ({m.get('cpu')}), {m.get('ram')} RAM, kernel {m.get('kernel')}; "
-            f"load average at start {load[0]}, at end {load[1]}; {m.get('date')}; vigil {m.get('vigil_rev', '?')}")
+            f"load average at start {load[0]}, at end {load[1]}"
+            + (f"; {describe_load(m['loadavg_during'])}" if m.get("loadavg_during") else "")
+            + f"; {m.get('date')}; vigil {m.get('vigil_rev', '?')}")
 
 
 def goals_table(goals):

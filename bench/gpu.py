@@ -596,6 +596,7 @@ def main():
         res.setdefault("part_seconds", {})[part] = time.time() - t
         save()
     res["duration_s"] = time.time() - t_start
+    B.machine_end(res["machine"])
     gpu.stop()
     save()
     print_summary(res)

@@ -8,8 +8,13 @@ import json
 import math
 import os
 
+import sys
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadavg import describe as describe_load  # noqa: E402
 
 COLORS = {"vigil": (31, 119, 180), "llama-server": (214, 39, 40)}
 DASH_COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (140, 86, 75)]
@@ -124,6 +129,41 @@ def _kib(k):
     return f"{k / 1024:.1f}" if k is not None else "n/a"
 
 
+def load_note(mc):
+    """What the recorded load means for the numbers, from the numbers themselves."""
+    loads = [float(x) for x in (mc.get("loadavg_start", [])[:1] + mc.get("loadavg_end", [])[:1])]
+    if mc.get("loadavg_during", {}).get("max") is not None:
+        loads.append(mc["loadavg_during"]["max"])
+    if loads and max(loads) > mc["nproc"]:
+        return (f" (above the {mc['nproc']} CPUs: other processes competed for them, so absolute numbers are noisy; "
+                f"the ratios come from A/B pairs run back to back)")
+    return ""
+
+
+def threads_cell(res, tp_c, peer_threads=None):
+    """What runs at parallelism P: vigil's P processes x T threads against llama-server's 1 process x T threads."""
+    P, T = tp_c["parallel"], res["threads"]
+    pt = peer_threads or tp_c.get("peer_threads") or T
+    return f"{P}×{T} / 1×{pt}"
+
+
+def pooled(rounds, key):
+    """vigil / llama-server over all rounds pooled: (sum of completions / sum of wall time) of each server."""
+    tot = {}
+    for s in ("vigil", "peer"):
+        wall = sum(rd[s]["wall_s"] for rd in rounds)
+        n = sum(rd[s]["ok"] if key == "rps" else sum(rd[s]["completion_tokens"]) for rd in rounds)
+        tot[s] = n / wall if wall else None
+    return f"{tot['vigil'] / tot['peer']:.2f}" if tot["vigil"] and tot["peer"] else "n/a"
+
+
+def text_only_reason(res):
+    """Why the recovery request carries no image, with the image request's TTFT this run measured."""
+    t = res.get("ratios", {}).get("1", {}).get("abs", {}).get("vigil", {}).get("ttft_p50", {}).get("median")
+    took = f" (TTFT p50 {t:.0f} s at 1 client above, nearly all of it the image encode)" if t else ""
+    return f", so the image encode{took} does not hide the restart"
+
+
 def section(res, img_dir, rel_img):
     name = res["model"]["name"]
     mc = res["machine"]
@@ -140,26 +180,31 @@ def section(res, img_dir, rel_img):
     if mc.get("build_note"):
         w(f"- {mc['build_note']}")
     w(f"- machine: {mc['nproc']} CPUs ({mc['cpu']}), {mc['ram']} RAM, Linux {mc['kernel']}; load average "
-      f"{' '.join(mc['loadavg_start'])} at the start, {' '.join(mc.get('loadavg_end', ['?']))} at the end "
-      f"(**shared with other agents' builds while it ran**: absolute numbers are noisy; the ratios come from "
-      f"A/B pairs run back to back)")
+      f"{' '.join(mc['loadavg_start'])} at the start, {' '.join(mc.get('loadavg_end', ['?']))} at the end"
+      + (f"; {describe_load(mc['loadavg_during'])}" if mc.get("loadavg_during") else "") + load_note(mc))
     m = res["model"]
     w(f"- model: `{os.path.basename(m['text'])}` + `{os.path.basename(m['mmproj'])}`, context {m['ctx']} tokens per "
-      f"sequence, max_tokens {m['max_tokens']}, temperature 0, {res['threads']} threads per engine")
+      f"sequence, max_tokens {m['max_tokens']}, temperature 0, {res['threads']} thread(s) per engine")
     if "throughput" in res:
         w(f"- requests per server per round: " + ", ".join(f"{c} clients: {n}" for c, n in res['requests_per_run'].items())
           + f"; {res['plan']['rounds']} rounds, order alternating (vigil first in even rounds)")
     w("")
     if "ratios" in res:
         tp, ra = res["throughput"], res["ratios"]
-        w("### Throughput and latency (ratio = vigil / llama-server; median [IQR] over rounds)\n")
-        w("| clients | parallelism P | vigil req/s | llama-server req/s | req/s ratio | vigil tok/s | llama-server tok/s | tok/s ratio |")
-        w("|---:|---:|---:|---:|---|---:|---:|---|")
+        w("### Throughput and latency (ratio = vigil / llama-server)\n")
+        w(THREADS_LEGEND)
+        w("| clients | parallelism P | engine threads, vigil / llama-server | vigil req/s | llama-server req/s | "
+          "req/s ratio, median [IQR] of rounds | req/s ratio, pooled | vigil tok/s | llama-server tok/s | "
+          "tok/s ratio, median [IQR] of rounds | tok/s ratio, pooled |")
+        w("|---:|---:|---|---:|---:|---|---:|---:|---:|---|---:|")
         for c, r in ra.items():
             a = r["abs"]
-            w(f"| {c} | {tp[c]['parallel']} | {_m(a['vigil']['rps'])} | {_m(a['peer']['rps'])} | {_r(r['rps'])} | "
-              f"{_m(a['vigil']['tok_s'], 1, 1)} | {_m(a['peer']['tok_s'], 1, 1)} | {_r(r['tok_s'])} |")
+            w(f"| {c} | {tp[c]['parallel']} | {threads_cell(res, tp[c])} | {_m(a['vigil']['rps'])} | "
+              f"{_m(a['peer']['rps'])} | {_r(r['rps'])} | {pooled(tp[c]['rounds'], 'rps')} | "
+              f"{_m(a['vigil']['tok_s'], 1, 1)} | {_m(a['peer']['tok_s'], 1, 1)} | {_r(r['tok_s'])} | "
+              f"{pooled(tp[c]['rounds'], 'tok_s')} |")
         w("")
+        w("Latency ratios below are medians [IQR] of per-round ratios.\n")
         w("| clients | vigil TTFT p50 ms | peer TTFT p50 ms | TTFT p50 ratio | TTFT p99 ratio | vigil e2e p50 ms | peer e2e p50 ms | e2e p50 ratio | e2e p99 ratio |")
         w("|---:|---:|---:|---|---|---:|---:|---|---|")
         for c, r in ra.items():
@@ -204,12 +249,15 @@ def section(res, img_dir, rel_img):
         w(f"vigil's P one-thread workers can run on all {res['machine']['nproc']} CPUs while a one-thread llama-server "
           f"uses one, so here llama-server runs with `-t {res['machine']['nproc']}` (vigil unchanged, `--threads "
           f"{res['threads']}` per worker).\n")
-        w("| clients | P | vigil req/s | llama-server req/s | req/s ratio | tok/s ratio | TTFT p50 ratio | e2e p50 ratio | e2e p99 ratio |")
-        w("|---:|---:|---:|---:|---|---|---|---|---|")
+        w("| clients | P | engine threads, vigil / llama-server | vigil req/s | llama-server req/s | "
+          "req/s ratio, median [IQR] of rounds | req/s ratio, pooled | tok/s ratio | TTFT p50 ratio | e2e p50 ratio | "
+          "e2e p99 ratio |")
+        w("|---:|---:|---|---:|---:|---|---:|---|---|---|---|")
         for c, r in ra2.items():
             a = r["abs"]
-            w(f"| {c} | {tp2[c]['parallel']} | {_m(a['vigil']['rps'])} | {_m(a['peer']['rps'])} | {_r(r['rps'])} | "
-              f"{_r(r['tok_s'])} | {_r(r['ttft_p50'])} | {_r(r['e2e_p50'])} | {_r(r['e2e_p99'])} |")
+            w(f"| {c} | {tp2[c]['parallel']} | {threads_cell(res, tp2[c])} | {_m(a['vigil']['rps'])} | "
+              f"{_m(a['peer']['rps'])} | {_r(r['rps'])} | {pooled(tp2[c]['rounds'], 'rps')} | {_r(r['tok_s'])} | "
+              f"{_r(r['ttft_p50'])} | {_r(r['e2e_p50'])} | {_r(r['e2e_p99'])} |")
         w("")
     if "overhead" in res:
         o = res["overhead"]
@@ -227,7 +275,7 @@ def section(res, img_dir, rel_img):
         w("### Recovery: SIGKILL of the busy-able worker → next request's first token\n")
         kind = next(iter(res["recovery"].values())).get("request", "image + text")
         w(f"The worker that takes jobs (pid from `/v1/workers`, not the spare) gets SIGKILL, then a streamed request "
-          f"({kind}{', so the minute-long image encode of this machine does not hide the restart' if kind == 'text only' else ', fresh image'}) "
+          f"({kind}{text_only_reason(res) if kind == 'text only' else ', fresh image'}) "
           f"is sent at once; the time runs from the kill to that request's first content token. Baseline: the same "
           f"kind of request's TTFT with nothing killed, just before. 'New worker loaded': kill → a new worker pid "
           f"shows as idle or busy in `/v1/workers` (polled every 5 ms).\n")
@@ -306,10 +354,13 @@ def goals(results):
         if not res or "ratios" not in res:
             continue
         for c, r in res["ratios"].items():
+            tp_c = res["throughput"][c]
             for k, lab in (("rps", "req/s"), ("tok_s", "tok/s")):
                 med = r[k]["median"]
                 if med is not None:
-                    rows.append((f"throughput {lab} ≥ 1.0× at {c} clients ({name})", f"{med:.2f}×", ok(med >= 1.0)))
+                    rows.append((f"throughput {lab} ≥ 1.0× at {c} clients ({name}; engine threads vigil / "
+                                 f"llama-server {threads_cell(res, tp_c)})",
+                                 f"{med:.2f}× (pooled {pooled(tp_c['rounds'], k)}×)", ok(med >= 1.0)))
     if b and "ratios" in b and "1" in b["ratios"]:
         r = b["ratios"]["1"]
         for k, lab in (("ttft_p50", "TTFT p50"), ("e2e_p50", "p50 latency")):
@@ -360,7 +411,7 @@ Generated by `bench/run.py` (tables and plots are rewritten on every run from
 `bench/results/*.json`; `scripts/env.sh python3 bench/report.py` re-renders
 them). Run it from the repository root:
 
-    scripts/env.sh python3 bench/run.py                  # tiny model, full run (~5 min on 2 busy CPUs)
+    scripts/env.sh python3 bench/run.py                  # tiny model, full run (~5 min on 2 CPUs)
     scripts/env.sh python3 bench/run.py --model bench    # bench-size model, reduced run (~17 min; generates it in /tmp)
     scripts/env.sh python3 bench/run.py --quick          # smoke run; --only throughput,overhead,recovery,memory,image,repeat
 
@@ -388,19 +439,50 @@ on CPUs; the same comparison on a GPU (H200), with faults, is docs/gpu.md.
   `data:` URI (512×512, a new image for every request, so neither vigil's
   image-embedding cache nor llama-server's prompt cache can hit) + the text
   "What is in this image?", `max_tokens` fixed, `temperature: 0`,
-  `"ignore_eos": true`. llama-server honours `ignore_eos`; **vigil's chat
-  route does not read it** (SamplingParams has `ignore_eos`, but the HTTP
-  front never sets it); the random-weight test models practically never
-  sample an end-of-generation token, and the tables list the completion
-  lengths actually seen, so lengths match.
+  `"ignore_eos": true`. The tables list the completion lengths each server
+  actually returned, so a run where one server stopped early shows it.
 - **Timing**: client-side, Python `http.client` threads, one keep-alive
   connection per client. TTFT = request sent → first non-empty content
   delta; e2e = request sent → `[DONE]`. req/s and tok/s = completed requests
   (completion tokens) / wall time of the run. Each round runs the same image
   set through vigil then llama-server (order swapped every other round); the
   ratio is taken per round, and the tables give the median and IQR of those
-  per-round ratios.
+  per-round ratios; the throughput tables also give the pooled ratio (each
+  server's completions over its wall time, summed over all rounds).
 """
+
+THREADS_LEGEND = (
+    "Engine threads: vigil's P worker processes × T threads each / llama-server's one process × T threads. "
+    "Where P×T exceeds T, vigil's workers can use more CPUs than llama-server at the same parallelism: "
+    "on this machine's CPUs, the rows with P > 1 compare more cores against fewer.\n")
+
+
+def storm_section(repo):
+    """The fault storm of bench/storm.py, from bench/results/storm-*.json."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(repo, "bench/results/storm-*.json"))):
+        r = json.load(open(path))
+        rel = os.path.relpath(path, repo)
+        mc = r.get("machine", {})
+        load = describe_load(mc.get("loadavg_during"))
+        out.append(
+            f"`{r.get('command', 'bench/storm.py')}` (result: `{rel}`{', ' + mc['date'] if mc.get('date') else ''}): "
+            f"`vigil serve --engine {r['engine']} --workers {r.get('workers', 2)}`, {r['clients']} clients; every "
+            f"{r['period_s']:g} s for {r['storm_s']:g} s a random live worker gets SIGKILL, SIGSEGV, SIGABRT or "
+            f"SIGSTOP ({r['signals_sent']} signals)"
+            + (f", on {mc['nproc']} CPUs" if mc.get("nproc") else "") + (f" ({load})" if load else "") + ". "
+            f"**{r['served_during_storm']:,} of {r['requests_during_storm']:,} requests sent during the storm "
+            f"answered 200 ({r['fraction_served_during_storm'] * 100:.1f}%)**; outcomes during the storm: "
+            + ", ".join(f"{k}: {v:,}" for k, v in r["outcomes_during_storm"].items())
+            + f"; slots held: {r['slots_held']}; **/ready 200 again {r['ready_again_after_s']} s after the storm**.")
+    if not out:
+        return ""
+    return "\n".join(["## Fault storms (issue 13)\n", *out, "",
+                      "The restart policy tells crashes at load from crashes in service (docs/architecture.md, "
+                      "\"Restarts\"), so a storm of crashes in service does not hold the slots. The in-process "
+                      "storm of tests/fault/storm_test.cc (a signal every 25 ms for 3 s, 2 workers) asserts that "
+                      "every job gets exactly one answer, none of them `not_ready`, some are served, no slot is "
+                      "held, the pool is ready again within 10 s, and a job after the storm is served.\n"])
 
 
 def write_doc(repo):
@@ -409,6 +491,8 @@ def write_doc(repo):
         if os.path.basename(p).startswith(("gpu-", "defaults-", "takeover-", "storm-")):
             continue  # other programs' results: docs/gpu.md, docs/defaults.md, docs/benchmarks.md's storm section
         r = json.load(open(p))
+        if not isinstance(r.get("model"), dict) or "name" not in r["model"] or "command" not in r:
+            continue  # not bench/run.py's (model-*.json: tools/train, first-demo.json: bench/first_demo.py)
         key = r["model"]["name"] + ("-quick" if r.get("quick") else "")
         results[key] = r
     # prefer full runs; a quick run is shown only when no full run exists
@@ -424,6 +508,8 @@ def write_doc(repo):
     rows = goals(chosen)
     if rows:
         parts.append("## Goals of issue 6 (latest results)\n")
+        parts.append("Measured ratios are medians of per-round ratios (the throughput rows give the pooled ratio next to it; "
+                     "engine threads: vigil processes × threads / llama-server processes × threads).\n")
         parts.append("| goal | measured | |")
         parts.append("|---|---|---|")
         for g, m, o in rows:
@@ -435,6 +521,7 @@ def write_doc(repo):
     for name in ("tiny", "bench"):
         if name in chosen:
             parts.append(section(chosen[name], img_dir, "img"))
+    parts.append(storm_section(repo))
     with open(os.path.join(repo, "docs/benchmarks.md"), "w") as f:
         f.write("\n".join(parts).rstrip() + "\n")
     print(f"wrote {os.path.join(repo, 'docs/benchmarks.md')}")

@@ -37,6 +37,9 @@ import urllib.request
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadavg import LoadSampler, read_loadavg  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VIGIL_BIN = []  # set in main: the vigil binary in use
 PROMPT = "What is in this image?"
@@ -695,7 +698,13 @@ def repeated_image(args, model, reps):
 
 # ---------------------------------------------------------------- machine
 
+_load_sampler = None
+
+
 def machine():
+    """The machine's facts at the start of a run; starts sampling its load (machine_end stops it)."""
+    global _load_sampler
+    _load_sampler = LoadSampler()
     cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -721,6 +730,13 @@ def machine():
     return {"vigil_built": built, "nproc": os.cpu_count(), "cpu": cpu, "ram": mem, "kernel": platform.release(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "loadavg_start": open("/proc/loadavg").read().split()[:3], "llama_server": llv, "vigil_rev": rev}
+
+
+def machine_end(m):
+    """Adds the load average at the end and its samples during the run to machine() facts m."""
+    m["loadavg_end"] = read_loadavg()
+    if _load_sampler:
+        m["loadavg_during"] = _load_sampler.stop()
 
 
 def git_rev():
@@ -769,7 +785,7 @@ def main():
     ap.add_argument("--build", default="build-bench", help="build directory (built if missing)")
     ap.add_argument("--bench-model-dir", default="/tmp/vigil-bench-model")
     ap.add_argument("--threads", type=int, default=1,
-                    help="threads per engine, both servers (default 1: on a small shared machine, ggml's "
+                    help="threads per engine, both servers (default 1: on a small, loaded machine, ggml's "
                          "spinning thread pools collapse when the CPUs are oversubscribed)")
     ap.add_argument("--only", default="", help="comma list of parts: throughput,overhead,recovery,memory,image,repeat")
     ap.add_argument("--vigil", default="", help="vigil binary (default: BUILD/bin/vigil, built if missing)")
@@ -791,7 +807,8 @@ def main():
                 "all_cpu_peer": [4, 16] if not q else [4], "all_cpu_rounds": 3 if not q else 1,
                 "overhead_reps": 10 if q else 40}
     else:
-        # reduced: one image encode takes a minute of one shared CPU here
+        # reduced: one image encode takes 15-20 s of one loaded CPU on a 2-core machine
+        # (docs/benchmarks.md)
         plan = {"concurrency": [1] if q else [1, 4], "rounds": 1 if q else 3,
                 "requests": (lambda c: 1 if q else (3 if c == 1 else c)),
                 "memory_warm": "text", "warm": "text", "recovery_text": True,
@@ -827,7 +844,7 @@ def main():
         res["image_path"] = image_path(args, model, plan["image_reps"], args.model == "tiny")
     if "repeat" in parts:
         res["repeated_image"] = repeated_image(args, model, plan["repeat_reps"])
-    res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    machine_end(res["machine"])
     res["duration_s"] = time.time() - t_start
     os.makedirs(os.path.join(REPO, "bench/results"), exist_ok=True)
     path = os.path.join(REPO, "bench/results", f"{args.model}{'-quick' if q else ''}.json")

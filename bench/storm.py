@@ -25,6 +25,9 @@ import base64  # noqa: E402
 
 from vigil_e2e import Server, png  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadavg import LoadSampler, read_loadavg  # noqa: E402
+
 IMAGE = base64.b64encode(png(8, 8)).decode()
 
 
@@ -37,6 +40,10 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    load = LoadSampler(period_s=2.0)
+    built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(a.vigil)))
+    machine = {"nproc": os.cpu_count(), "loadavg_start": read_loadavg(), "vigil_binary": f"{a.vigil} (built {built})",
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     args = ["--engine", a.engine, "--workers", "2", "--hang-limit", "1", "--log-level", "warn"]
     outcomes = collections.Counter()
     during = collections.Counter()
@@ -89,7 +96,10 @@ def main() -> int:
             t.join()
         held = s.log_text().count("worker_restarts_held")
     total = sum(during.values())
-    result = {"engine": a.engine, "storm_s": a.storm, "period_s": a.period, "signals_sent": sent,
+    machine["loadavg_end"] = read_loadavg()
+    machine["loadavg_during"] = load.stop()
+    result = {"command": "python3 bench/storm.py " + " ".join(sys.argv[1:]), "machine": machine,
+              "workers": 2, "engine": a.engine, "storm_s": a.storm, "period_s": a.period, "signals_sent": sent,
               "clients": a.clients, "requests_during_storm": total,
               "served_during_storm": during.get("200", 0),
               "fraction_served_during_storm": round(during.get("200", 0) / total, 4) if total else None,

@@ -127,7 +127,7 @@ def main():
             B.log(f"SIG{sig} trial {t}: all ok {r['all_ok']} complete {r['all_complete']} reaped "
                   f"{r['reaped_ms']:.1f} ms next token median {r['next_token_ms_median']:.1f} ms "
                   f"max {r['next_token_ms_max']:.1f} ms")
-    res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    B.machine_end(res["machine"])
     res["goal_met"] = all(t["all_ok"] and t["all_complete"] and t["next_token_ms_max"] < GOAL_MS
                           for t in res["trials"])
     os.makedirs(args.out, exist_ok=True)

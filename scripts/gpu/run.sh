@@ -5,15 +5,16 @@
 # build machine; nothing is installed there), generates the bench-size model
 # (random weights, ~500 MB, so it is made there instead of carried), and runs
 # bench/gpu.py: vigil next to llama-server on the GPU, then the fault runs.
-# Results: $OUT/gpu.json and $OUT/gpu.log ($OUT defaults to build-gpu/out).
+# Results: gpu.json and gpu.log in $VIGIL_GPU_OUT (default build-gpu/out).
 #
-# On the lent device machine (docs/gpu.md): run `bash scripts/gpu/run.sh`
-# with carry ["build-gpu/pack"]. On your own Linux GPU box: pack.sh, then this.
+# On a Linux GPU box: scripts/gpu/pack.sh on the build machine, copy the
+# repository with build-gpu/pack/ to the GPU box, then run this there
+# (docs/gpu.md).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 pack=${VIGIL_GPU_PACK:-$repo/build-gpu/pack/vigil-gpu.tar.xz}
 work=${VIGIL_GPU_WORK:-/tmp/vigil-gpu}
-out=${OUT:-$repo/build-gpu/out}
+out=${VIGIL_GPU_OUT:-$repo/build-gpu/out}
 mkdir -p "$out"
 exec > >(tee "$out/gpu.log") 2>&1
 
@@ -21,8 +22,9 @@ rm -rf "$work" && mkdir -p "$work"
 tar -xJf "$pack" -C "$work"
 export PATH="$work/bin:$PATH"
 export VIGIL_PACK_REVISION=$(cat "$work/REVISION" 2>/dev/null || echo unknown)
-# The NVIDIA driver's user-space libraries and Vulkan ICD, where the lent
-# machines mount them; elsewhere the system loader's defaults apply.
+# The NVIDIA driver's user-space libraries and Vulkan ICD, where NVIDIA's
+# container runtime mounts them (/usr/local/nvidia); elsewhere the system
+# loader's defaults apply.
 if [[ -d /usr/local/nvidia/lib64 ]]; then
   export VIGIL_PACK_EXTRA_LIBS=/usr/local/nvidia/lib64
   export PATH="$PATH:/usr/local/nvidia/bin"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Check that llama.cpp serves the model exactly as train.py trains it.
 
-    tools/train/env.sh python3 tools/train/check.py tokens GGUF_TEXT
-    tools/train/env.sh python3 tools/train/check.py logits [CKPT]
+    scripts/env.sh python3 tools/train/check.py tokens GGUF_TEXT
+    scripts/env.sh python3 tools/train/check.py logits [CKPT] [--json OUT]
 
 tokens: every training question and a sample of answers, tokenized by
   SentencePiece (as in training) and by llama.cpp's tokenizer from the GGUF
@@ -12,7 +12,9 @@ logits: a checkpoint (default: a fresh random one with large weights, so
   by llama-server, and the next-token log-probabilities after the real
   prompt layout are compared with Hugging Face's, image by image. Agreement
   means the converter, the image preprocessing, the projector and the
-  prompt layout (tokenizer.prompt_ids) all match.
+  prompt layout (tokenizer.prompt_ids) all match. With --json, the largest
+  difference is also written to OUT (docs/model.md names
+  bench/results/model-check.json) with the command and the checkpoint.
 """
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ def random_checkpoint(out: Path) -> None:
     (out / "preprocessor_config.json").write_text(json.dumps(pre))
 
 
-def check_logits(ckpt: Path | None) -> int:
+def check_logits(ckpt: Path | None) -> float:
     import torch
     from transformers import Gemma3ForConditionalGeneration
     import train
@@ -155,14 +157,27 @@ def check_logits(ckpt: Path | None) -> int:
         proc.terminate()
         proc.wait()
     print(f"largest log-prob difference: {worst:.4f}")
-    return 0 if worst < 0.1 else 1
+    return worst
 
 
 def main() -> int:
-    if len(sys.argv) >= 3 and sys.argv[1] == "tokens":
-        return check_tokens(sys.argv[2])
-    if len(sys.argv) >= 2 and sys.argv[1] == "logits":
-        return check_logits(Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    argv = sys.argv[1:]
+    json_out = None
+    if "--json" in argv:
+        i = argv.index("--json")
+        json_out, argv = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    if len(argv) >= 2 and argv[0] == "tokens":
+        return check_tokens(argv[1])
+    if len(argv) >= 1 and argv[0] == "logits":
+        ckpt = Path(argv[1]) if len(argv) > 1 else None
+        worst = check_logits(ckpt)
+        if json_out:
+            json_out.write_text(json.dumps({
+                "script": "tools/train/check.py", "command": "python3 tools/train/check.py "
+                + " ".join(sys.argv[1:]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "checkpoint": str(ckpt) if ckpt else "random", "largest_logprob_difference": round(worst, 4),
+                "tolerance": 0.1}, indent=1) + "\n")
+        return 0 if worst < 0.1 else 1
     print(__doc__)
     return 2
 

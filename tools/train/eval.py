@@ -6,6 +6,14 @@
     scripts/env.sh python3 tools/train/eval.py --vigil build/bin/vigil       # vigil's own server
     scripts/env.sh python3 tools/train/eval.py --url http://127.0.0.1:8080 --route chat
 
+The tables of docs/model.md come from two runs' result files, rendered by
+tools/train/model_report.py:
+
+    scripts/env.sh python3 tools/train/eval.py --vigil build/bin/vigil --threads 1 \
+        --json bench/results/model-accuracy-vigil.json
+    scripts/env.sh python3 tools/train/eval.py --variants clean \
+        --json bench/results/model-accuracy-llama-server.json
+
 Scenes come from shapes.py with a seed no training run used. Each scene is
 asked every question type it allows (canonical wording), so each type gets
 at least --per-type distinct images; the image is encoded once per scene
@@ -18,7 +26,8 @@ image marker, a newline, the question) to llama-server's /completion;
 /v1/chat/completions, as any client of vigil or llama-server would. Without
 --url, llama-server (the engine vigil embeds) or, with --vigil, vigil's own
 server is started on the model pair.
-Prints a markdown table and writes --json.
+Prints a markdown table and writes --json: the results, the failures, and
+where they came from (command, model files' SHA-256, machine, load average).
 """
 from __future__ import annotations
 
@@ -38,6 +47,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import shapes  # noqa: E402
+from provenance import Provenance  # noqa: E402
 
 EVAL_SEED = 4242  # train.py uses 20261129 and 20261131 (+1 for its own eval)
 MODELS = HERE.parent.parent / "models" / "default"
@@ -110,6 +120,16 @@ def start_server(args) -> tuple[subprocess.Popen, float]:
     raise SystemExit(f"{cmd[0]} did not become ready")
 
 
+def server_version(binary: str) -> str:
+    """'llama-server 0.7.0 (build ...)' from its --version, or the bare name."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return binary
+    line = next((x for x in (out.stdout + out.stderr).splitlines() if x.startswith("version")), "")
+    return f"{binary} {line.split(':', 1)[1].strip()}" if line else binary
+
+
 def scenes_for(per_type: int, seed: int):
     """Scenes with their canonical questions until every type has per_type."""
     rng = random.Random(seed)
@@ -169,6 +189,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write results and failures here")
     args = ap.parse_args()
 
+    meta = Provenance("tools/train/eval.py", [args.text, args.mmproj])
     proc = None
     base = args.url
     args.route = args.route or ("completion" if not (args.url or args.vigil) else "chat")
@@ -189,8 +210,10 @@ def main() -> int:
             proc.wait()
     print(table(results))
     if args.json:
-        args.json.write_text(json.dumps({"route": args.route, "seed": args.seed,
-                                         "results": results, "failures": failures}, indent=1))
+        server = args.url or ("vigil serve" if args.vigil else server_version("llama-server"))
+        args.json.write_text(json.dumps({**meta.finish(), "server": server, "threads": args.threads,
+                                         "route": args.route, "seed": args.seed, "per_type": args.per_type,
+                                         "results": results, "failures": failures}, indent=1) + "\n")
     return 0
 
 

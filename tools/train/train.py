@@ -20,8 +20,10 @@ tools/train/export.py turns it into the GGUF pair.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -256,6 +258,7 @@ def main() -> int:
     evals = eval_set(cfg, sp, cfg["seed"] + 1, cfg["eval_per_type"])
 
     log = {"config": cfg, "init": str(args.init) if args.init else None, "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+           "cpu_cores": os.cpu_count(), "torch": torch.__version__, "transformers": importlib.metadata.version("transformers"),
            "params": n_params, "history": []}
     t0 = time.time()
     step, wait = 0, 0.0
