@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loadavg import describe as describe_load  # noqa: E402
-from run import fmt_ratio  # noqa: E402
+from run import fmt_ratio, pooled_ratio  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,16 +23,6 @@ def ms(x):
 
 def mib(x):
     return "n/a" if x is None else f"{x:.0f}"
-
-
-def pooled_ratio(rounds, key):
-    """vigil / llama-server over all rounds pooled: each server's completions (or tokens) over its summed wall time."""
-    rate = {}
-    for s in ("vigil", "peer"):
-        wall = sum(rd[s]["wall_s"] for rd in rounds)
-        n = sum(rd[s]["ok"] if key == "rps" else sum(rd[s]["completion_tokens"]) for rd in rounds)
-        rate[s] = n / wall if wall else None
-    return f"{rate['vigil'] / rate['peer']:.2f}" if rate["vigil"] and rate["peer"] else "n/a"
 
 
 def throughput_table(tp, threads):
@@ -174,7 +164,9 @@ def render(res, results_path):
         "  reports them for the whole device, at load and after every job), `gpu_layers` and the slot's",
         "  `assigned_device`; `/metrics` has `vigil_worker_device_memory_bytes{slot,device,kind}` and",
         "  `vigil_worker_gpu_layers{slot}`.",
-        "- Leave `--worker-memory-limit-mb` at 0 with GPU engines: drivers map large address ranges.",
+        "- Without cgroup v2, leave `--worker-memory-limit-mb` at 0 with GPU engines: RLIMIT_AS is the fallback",
+        "  there, and drivers map large address ranges (the default gives GPU workers a limit only through a cgroup",
+        "  v2 `memory.max`, docs/architecture.md, \"Sandbox\").",
         "",
         "## Running it",
         "",

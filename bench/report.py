@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loadavg import describe as describe_load  # noqa: E402
+from run import pooled_ratio  # noqa: E402
 
 COLORS = {"vigil": (31, 119, 180), "llama-server": (214, 39, 40)}
 DASH_COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (140, 86, 75)]
@@ -147,16 +148,6 @@ def threads_cell(res, tp_c, peer_threads=None):
     return f"{P}×{T} / 1×{pt}"
 
 
-def pooled(rounds, key):
-    """vigil / llama-server over all rounds pooled: (sum of completions / sum of wall time) of each server."""
-    tot = {}
-    for s in ("vigil", "peer"):
-        wall = sum(rd[s]["wall_s"] for rd in rounds)
-        n = sum(rd[s]["ok"] if key == "rps" else sum(rd[s]["completion_tokens"]) for rd in rounds)
-        tot[s] = n / wall if wall else None
-    return f"{tot['vigil'] / tot['peer']:.2f}" if tot["vigil"] and tot["peer"] else "n/a"
-
-
 def text_only_reason(res):
     """Why the recovery request carries no image, with the image request's TTFT this run measured."""
     t = res.get("ratios", {}).get("1", {}).get("abs", {}).get("vigil", {}).get("ttft_p50", {}).get("median")
@@ -200,9 +191,9 @@ def section(res, img_dir, rel_img):
         for c, r in ra.items():
             a = r["abs"]
             w(f"| {c} | {tp[c]['parallel']} | {threads_cell(res, tp[c])} | {_m(a['vigil']['rps'])} | "
-              f"{_m(a['peer']['rps'])} | {_r(r['rps'])} | {pooled(tp[c]['rounds'], 'rps')} | "
+              f"{_m(a['peer']['rps'])} | {_r(r['rps'])} | {pooled_ratio(tp[c]['rounds'], 'rps')} | "
               f"{_m(a['vigil']['tok_s'], 1, 1)} | {_m(a['peer']['tok_s'], 1, 1)} | {_r(r['tok_s'])} | "
-              f"{pooled(tp[c]['rounds'], 'tok_s')} |")
+              f"{pooled_ratio(tp[c]['rounds'], 'tok_s')} |")
         w("")
         w("Latency ratios below are medians [IQR] of per-round ratios.\n")
         w("| clients | vigil TTFT p50 ms | peer TTFT p50 ms | TTFT p50 ratio | TTFT p99 ratio | vigil e2e p50 ms | peer e2e p50 ms | e2e p50 ratio | e2e p99 ratio |")
@@ -256,7 +247,7 @@ def section(res, img_dir, rel_img):
         for c, r in ra2.items():
             a = r["abs"]
             w(f"| {c} | {tp2[c]['parallel']} | {threads_cell(res, tp2[c])} | {_m(a['vigil']['rps'])} | "
-              f"{_m(a['peer']['rps'])} | {_r(r['rps'])} | {pooled(tp2[c]['rounds'], 'rps')} | {_r(r['tok_s'])} | "
+              f"{_m(a['peer']['rps'])} | {_r(r['rps'])} | {pooled_ratio(tp2[c]['rounds'], 'rps')} | {_r(r['tok_s'])} | "
               f"{_r(r['ttft_p50'])} | {_r(r['e2e_p50'])} | {_r(r['e2e_p99'])} |")
         w("")
     if "overhead" in res:
@@ -360,7 +351,7 @@ def goals(results):
                 if med is not None:
                     rows.append((f"throughput {lab} ≥ 1.0× at {c} clients ({name}; engine threads vigil / "
                                  f"llama-server {threads_cell(res, tp_c)})",
-                                 f"{med:.2f}× (pooled {pooled(tp_c['rounds'], k)}×)", ok(med >= 1.0)))
+                                 f"{med:.2f}× (pooled {pooled_ratio(tp_c['rounds'], k)}×)", ok(med >= 1.0)))
     if b and "ratios" in b and "1" in b["ratios"]:
         r = b["ratios"]["1"]
         for k, lab in (("ttft_p50", "TTFT p50"), ("e2e_p50", "p50 latency")):

@@ -370,6 +370,17 @@ def fmt_ratio(d, digits=2):
     return f"{d['median']:.{digits}f} [{d['q1']:.{digits}f}–{d['q3']:.{digits}f}]"
 
 
+def pooled_ratio(rounds, key):
+    """vigil / llama-server over all rounds pooled: each server's completions ("rps") or
+    completion tokens (any other key) over its summed wall time, as text ("n/a" if unknown)."""
+    rate = {}
+    for s in ("vigil", "peer"):
+        wall = sum(rd[s]["wall_s"] for rd in rounds)
+        n = sum(rd[s]["ok"] if key == "rps" else sum(rd[s]["completion_tokens"]) for rd in rounds)
+        rate[s] = n / wall if wall else None
+    return f"{rate['vigil'] / rate['peer']:.2f}" if rate["vigil"] and rate["peer"] else "n/a"
+
+
 # ---------------------------------------------------------------- parts
 
 def throughput(args, model, plan):
