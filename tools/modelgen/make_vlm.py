@@ -27,7 +27,7 @@ import gguf
 from gguf import TokenType as TT
 
 import qwen_vl
-from weights import Weights, finish, ftype_of
+from weights import Weights, finish, ftype_of, mmproj_writer
 
 # Dimensions. tiny: loads in milliseconds, for unit/e2e tests. bench: the shape
 # of SmolVLM-256M (576 x 30 text, 768 x 12 SigLIP at 512 px, 64 image tokens)
@@ -268,22 +268,8 @@ def write_mmproj(path: Path, name: str, cfg: dict, dtype: str, seed: int) -> Non
     d, ff, ps = v["n_embd"], v["n_ff"], v["patch_size"]
     n_pos = (v["image_size"] // ps) ** 2
 
-    w = gguf.GGUFWriter(str(path), "clip")
-    w.add_type(gguf.GGUFType.MMPROJ)
-    w.add_name(name)
-    w.add_file_type(ftype_of(dtype))
-    w.add_clip_projector_type(gguf.VisionProjectorType.GEMMA3)
-    w.add_clip_has_vision_encoder(True)
-    w.add_vision_projection_dim(d_text)
-    w.add_vision_image_size(v["image_size"])
-    w.add_vision_patch_size(ps)
-    w.add_vision_embedding_length(d)
-    w.add_vision_feed_forward_length(ff)
-    w.add_vision_block_count(v["n_layer"])
-    w.add_vision_head_count(v["n_head"])
-    w.add_vision_image_mean([0.5, 0.5, 0.5])
-    w.add_vision_image_std([0.5, 0.5, 0.5])
-    w.add_vision_attention_layernorm_eps(1e-6)
+    w = mmproj_writer(path, name, dtype, gguf.VisionProjectorType.GEMMA3, v, d_text,
+                      mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
     w.add_vision_use_gelu(True)
     if v["n_merge"] != 4:  # libmtmd's gemma3 default is 4, as the converter assumes
         w.add_vision_projector_scale_factor(v["n_merge"])

@@ -22,7 +22,7 @@ import numpy as np
 import gguf
 from gguf import TokenType as TT
 
-from weights import Weights, finish, ftype_of
+from weights import Weights, finish, ftype_of, mmproj_writer
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "tests" / "chat_templates" / "templates"
 
@@ -171,22 +171,9 @@ def write_mmproj(path: Path, name: str, kind: str, seed: int) -> None:
     v, d_text = TINY["vision"], TINY["text"]["n_embd"]
     d, ff, ps = v["n_embd"], v["n_ff"], v["patch_size"]
     projector, v25 = KINDS[kind]
-    w = gguf.GGUFWriter(str(path), "clip")
-    w.add_type(gguf.GGUFType.MMPROJ)
-    w.add_name(name)
-    w.add_file_type(ftype_of("f32"))
-    w.add_clip_projector_type(projector)
-    w.add_clip_has_vision_encoder(True)
-    w.add_vision_projection_dim(d_text)
-    w.add_vision_image_size(v["image_size"])
-    w.add_vision_patch_size(ps)
-    w.add_vision_embedding_length(d)
-    w.add_vision_feed_forward_length(ff)
-    w.add_vision_block_count(v["n_layer"])
-    w.add_vision_head_count(v["n_head"])
-    w.add_vision_image_mean([0.48145466, 0.4578275, 0.40821073])  # Qwen's preprocessor_config
-    w.add_vision_image_std([0.26862954, 0.26130258, 0.27577711])
-    w.add_vision_attention_layernorm_eps(1e-6)
+    w = mmproj_writer(path, name, "f32", projector, v, d_text,
+                      mean=[0.48145466, 0.4578275, 0.40821073],  # Qwen's preprocessor_config
+                      std=[0.26862954, 0.26130258, 0.27577711])
     if v25:
         w.add_vision_use_silu(True)
         w.add_vision_n_wa_pattern(2)

@@ -61,6 +61,30 @@ def ftype_of(dtype: str) -> int:
             "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[dtype]
 
 
+def mmproj_writer(path, name: str, dtype: str, projector, vision: dict, d_text: int,
+                  mean: list[float], std: list[float]) -> gguf.GGUFWriter:
+    """A GGUF writer for a vision projector ("clip") with the keys every
+    projector type shares: vision tower shape (n_embd, n_ff, n_layer, n_head,
+    image_size, patch_size), projection width, normalisation, LayerNorm eps."""
+    w = gguf.GGUFWriter(str(path), "clip")
+    w.add_type(gguf.GGUFType.MMPROJ)
+    w.add_name(name)
+    w.add_file_type(ftype_of(dtype))
+    w.add_clip_projector_type(projector)
+    w.add_clip_has_vision_encoder(True)
+    w.add_vision_projection_dim(d_text)
+    w.add_vision_image_size(vision["image_size"])
+    w.add_vision_patch_size(vision["patch_size"])
+    w.add_vision_embedding_length(vision["n_embd"])
+    w.add_vision_feed_forward_length(vision["n_ff"])
+    w.add_vision_block_count(vision["n_layer"])
+    w.add_vision_head_count(vision["n_head"])
+    w.add_vision_image_mean(mean)
+    w.add_vision_image_std(std)
+    w.add_vision_attention_layernorm_eps(1e-6)
+    return w
+
+
 def finish(w: gguf.GGUFWriter) -> None:
     w.write_header_to_file()
     w.write_kv_data_to_file()
