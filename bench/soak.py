@@ -176,7 +176,8 @@ def main() -> int:
     complete = sum(v for k, v in outcomes.items() if k.endswith(" 200"))
     result = {
         "script": "bench/soak.py",
-        "command": "nice -n 10 scripts/env.sh python3 " + " ".join(["bench/soak.py"] + sys.argv[1:]),
+        "command": "scripts/env.sh python3 " + " ".join(["bench/soak.py"] + sys.argv[1:]),
+        "niceness": os.nice(0),
         "machine": machine, "serve_args": serve, "engine": "chaos", "clients": a.clients, "requests": a.requests,
         "mix": "a third each: JSON /analyze, SSE /analyze, OpenAI stream /v1/chat/completions",
         "signal_period_s": a.period, "signals_sent": dict(signals_sent),

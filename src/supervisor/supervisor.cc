@@ -227,7 +227,7 @@ std::string SupervisorImpl::QuarantineMessage(const std::string& fingerprint, Ti
   const int crashes = quarantine_.Crashes(fingerprint, now);
   auto until = quarantine_.QuarantinedUntil(fingerprint, now);
   const double left = until ? Seconds(*until - now) : 0;
-  std::string times = crashes == 2 ? "twice" : std::to_string(crashes) + " times";
+  std::string times = crashes == 1 ? "once" : crashes == 2 ? "twice" : std::to_string(crashes) + " times";
   std::string span = left >= 90 ? std::to_string(static_cast<int>(std::ceil(left / 60))) + " minutes"
                                 : std::to_string(static_cast<int>(std::ceil(left))) + " seconds";
   return "the model crashed on this input " + times + "; it is quarantined for " + span;

@@ -90,6 +90,10 @@ std::string SupervisorImpl::CrashMessage(const JobRecord& job) const {
 // "Suspects".
 void SupervisorImpl::Blame(JobRecord& job, const CrashReport& report, TimePoint now) {
   if (report.cause == "cancel_timeout" || report.cause == "shutdown") return;
+  // Found hung while its last heartbeat still said idle: the worker froze
+  // (SIGSTOP from outside, say) before it began the job, so it saw nothing
+  // of the input. The attempt counts; the input is not charged.
+  if (report.cause == "hung" && report.phase == "idle") return;
   if (report.jobs.size() > 1) {
     ++job.shared_losses;
     if (++job.shared_crashes >= 2 && !job.suspect) {

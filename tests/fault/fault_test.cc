@@ -319,6 +319,26 @@ TEST(Fault, CrashDetectionLatency) {
   EXPECT_TRUE(out->ok);
 }
 
+TEST(Fault, AWorkerFrozenBeforeItBeganTheJobDoesNotChargeTheInput) {
+  // SIGSTOP from outside on an idle worker, then a job: it is handed to the
+  // frozen worker, found hung in phase idle, and retried on a fresh one. The
+  // input never ran there, so it must not move toward quarantine (seen in a
+  // 100,000-request soak: a SIGSEGV, then this, quarantined an innocent job).
+  REQUIRE_WORKER();
+  SupervisorOptions o = ChaosOptions();
+  o.quarantine_after = 1;  // one wrongly charged crash would quarantine the input
+  Harness h(o);
+  ASSERT_TRUE(h.WaitReady());
+  const pid_t pid = WorkersJson(*h.sup)["workers"][0]["pid"].get<pid_t>();
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  auto out = h.Submit(Prompt("innocent"));
+  ASSERT_TRUE(h.WaitEnded(out, milliseconds(8000)));
+  EXPECT_TRUE(out->ok) << out->error.message;
+  EXPECT_EQ(out->attempts, 2);
+  EXPECT_EQ(h.CountEvents("worker_hung"), 1);
+  EXPECT_EQ(h.CountEvents("input_quarantined"), 0);
+}
+
 TEST(Fault, JobIsNotHandedToAWorkerThatDiedUnseen) {
   // A worker killed from outside while idle: its exit event may still wait in
   // the loop's queue when the next job arrives. The job must not go to it
