@@ -42,6 +42,9 @@
 //     attempt;
 //   - a crash while a job runs alone is evidence: it charges the fingerprint
 //     once, plus once for each earlier crash the job was present at;
+//   - except a worker found hung while its last heartbeat still said idle:
+//     it froze before it began the job (SIGSTOP from outside, say), so the
+//     attempt counts and nothing is charged;
 //   - a shared crash does not use up one of the job's `max_attempts` (it
 //     was not shown to be the job's); there are at most two of them before
 //     the job runs alone, so a job gets at most max_attempts + 2 workers.
