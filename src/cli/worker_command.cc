@@ -1,9 +1,8 @@
 #include "cli/worker_command.h"
 
-#include <pwd.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include "common/user.h"
 
 namespace vigil::cli {
 namespace {
@@ -85,15 +84,10 @@ Result<supervisor::SpawnHardening> ExternalWorkerHardening(const std::string& us
   h.max_open_files = 1024;
   h.new_network_namespace = true;
   if (user.empty()) return h;
-  const passwd* pw = ::getpwnam(user.c_str());
-  if (!pw) {
-    char* end = nullptr;
-    const unsigned long uid = std::strtoul(user.c_str(), &end, 10);
-    if (end && *end == '\0' && !user.empty()) pw = ::getpwuid(static_cast<uid_t>(uid));
-  }
-  if (!pw) return MakeError(ErrorCode::kInvalidRequest, "--worker-user: unknown user " + user);
-  h.uid = static_cast<int64_t>(pw->pw_uid);
-  h.gid = static_cast<int64_t>(pw->pw_gid);
+  Result<std::pair<uid_t, gid_t>> ids = LookUpUser(user);
+  if (!ids) return MakeError(ErrorCode::kInvalidRequest, "--worker-user: " + ids.error().message);
+  h.uid = static_cast<int64_t>(ids->first);
+  h.gid = static_cast<int64_t>(ids->second);
   h.user = user;
   return h;
 }

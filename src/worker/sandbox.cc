@@ -1,7 +1,6 @@
 #include "worker/sandbox.h"
 
 #include <grp.h>
-#include <pwd.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -11,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "common/user.h"
 
 namespace vigil::worker {
 namespace {
@@ -26,19 +27,6 @@ bool SetLimit(int resource, rlim_t value) {
 }
 
 Error Bad(std::string message) { return MakeError(ErrorCode::kInvalidRequest, std::move(message)); }
-
-// A name from the password database, or a bare number (a uid with no entry:
-// its gid is then the same number, as systemd's DynamicUser does).
-Result<std::pair<uid_t, gid_t>> LookUpUser(const std::string& user) {
-  if (const passwd* pw = ::getpwnam(user.c_str())) return std::make_pair(pw->pw_uid, pw->pw_gid);
-  char* end = nullptr;
-  const long n = std::strtol(user.c_str(), &end, 10);
-  if (!user.empty() && end && *end == '\0' && n > 0 && n < 0x7fffffff) {
-    if (const passwd* pw = ::getpwuid(static_cast<uid_t>(n))) return std::make_pair(pw->pw_uid, pw->pw_gid);
-    return std::make_pair(static_cast<uid_t>(n), static_cast<gid_t>(n));
-  }
-  return Bad("--user: no such user " + user);
-}
 
 // CapEff of this thread, "none" when empty (read before Landlock hides /proc).
 std::string EffectiveCaps() {
@@ -89,7 +77,7 @@ Result<std::string> SwitchUser(const std::string& user) {
     return "user=unchanged(" + std::to_string(before) + ")";
   }
   Result<std::pair<uid_t, gid_t>> ids = LookUpUser(user);
-  if (!ids) return ids.error();
+  if (!ids) return Bad("--user: " + ids.error().message);
   const auto [uid, gid] = *ids;
   if (before != 0) {
     if (before == uid) return "user=" + user + "(" + std::to_string(uid) + ")";
