@@ -144,6 +144,13 @@ Status UseWorkerCommand(const ServeOptions& o, std::vector<std::string> args,
   so.worker_args = command->args;
   so.worker_args.insert(so.worker_args.end(), args.begin(), args.end());
   so.worker_hardening = *hardening;
+  const char* pythonpath = std::getenv("PYTHONPATH");
+  if (auto denied = PathsTheWorkerUserCannotReach(*hardening, *command, pythonpath ? pythonpath : "");
+      !denied.empty()) {
+    LogWarn("worker_user_cannot_reach", {{"user", user}, {"paths", denied},
+                                         {"hint", "make each directory above them searchable (o+x) and the "
+                                                  "files readable, or choose another --worker-user"}});
+  }
   LogInfo("worker_command_chosen", {{"program", command->program},
                                     {"user", user.empty() ? std::string("the supervisor's user") : user},
                                     {"no_new_privs", true}, {"max_open_files", hardening->max_open_files},

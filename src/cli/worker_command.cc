@@ -1,5 +1,8 @@
 #include "cli/worker_command.h"
 
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/user.h"
@@ -90,6 +93,54 @@ Result<supervisor::SpawnHardening> ExternalWorkerHardening(const std::string& us
   h.gid = static_cast<int64_t>(ids->second);
   h.user = user;
   return h;
+}
+
+std::vector<std::string> PathsTheWorkerUserCannotReach(const supervisor::SpawnHardening& hardening,
+                                                       const WorkerCommand& command,
+                                                       std::string_view pythonpath) {
+  if (hardening.uid < 0 || static_cast<uid_t>(hardening.uid) == ::geteuid()) return {};
+  std::vector<std::pair<std::string, int>> checks{{command.program, X_OK}};
+  auto add_if_exists = [&](const std::string& path) {
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return;
+    checks.emplace_back(path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK);
+  };
+  auto add_each_entry = [&](std::string_view list) {
+    for (size_t start = 0; start < list.size();) {
+      size_t end = list.find(':', start);
+      if (end == std::string_view::npos) end = list.size();
+      add_if_exists(std::string(list.substr(start, end - start)));
+      start = end + 1;
+    }
+  };
+  for (const std::string& arg : command.args) {
+    // `env PYTHONPATH=dir python3 -m ...` sets it in the command itself.
+    if (arg.starts_with("PYTHONPATH=")) add_each_entry(std::string_view(arg).substr(11));
+    else add_if_exists(arg);
+  }
+  add_each_entry(pythonpath);
+  int fds[2];
+  if (::pipe(fds) != 0) return {};
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // only async-signal-safe calls from here
+    ::close(fds[0]);
+    const bool became = ::setgroups(0, nullptr) == 0 && ::setgid(static_cast<gid_t>(hardening.gid)) == 0 &&
+                        ::setuid(static_cast<uid_t>(hardening.uid)) == 0;
+    for (const auto& [path, mode] : checks) {
+      const char verdict = became && ::access(path.c_str(), mode) == 0 ? 'y' : 'n';
+      if (::write(fds[1], &verdict, 1) != 1) break;
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::vector<std::string> unreachable;
+  char verdict = 0;
+  for (size_t i = 0; pid > 0 && i < checks.size() && ::read(fds[0], &verdict, 1) == 1; ++i) {
+    if (verdict == 'n') unreachable.push_back(checks[i].first);
+  }
+  ::close(fds[0]);
+  if (pid > 0) ::waitpid(pid, nullptr, 0);
+  return unreachable;
 }
 
 }  // namespace vigil::cli

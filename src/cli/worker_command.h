@@ -16,7 +16,8 @@
 // locks itself down after load.
 //
 // Errors: kInvalidRequest with a message for the start-up error line.
-// Thread-safety: pure functions, except the PATH and passwd look-ups.
+// Thread-safety: pure functions, except the PATH and passwd look-ups and the
+// access probe (a fork).
 #pragma once
 
 #include <string>
@@ -46,5 +47,17 @@ Result<WorkerCommand> ParseWorkerCommand(std::string_view text, std::string_view
 // and, when `user` is not empty (a name or a uid), that user's uid and gid
 // with no supplementary groups. Errors: an unknown user.
 Result<supervisor::SpawnHardening> ExternalWorkerHardening(const std::string& user);
+
+// The paths a worker command relies on that `hardening`'s user cannot
+// reach: the program (execute), every argument naming an existing file or
+// directory, and every PYTHONPATH entry that exists (in `pythonpath`,
+// ':'-separated, or in an argument PYTHONPATH=..., as `env` takes it). Checked in a short-lived child that takes the user's ids, since
+// access(2) answers for the caller only. Empty when the workers keep the
+// supervisor's user. A warning at start beats a crash loop of
+// ModuleNotFoundError when vigil runs as root from a directory only root
+// may enter (the default --worker-user is nobody).
+std::vector<std::string> PathsTheWorkerUserCannotReach(const supervisor::SpawnHardening& hardening,
+                                                       const WorkerCommand& command,
+                                                       std::string_view pythonpath);
 
 }  // namespace vigil::cli

@@ -277,10 +277,13 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
                            const std::optional<Error>& load_error, bool had_loaded) {
   const bool exec_failed = info.exit_code == 127 && report && report->state == "starting";
   if (load_error && load_error->code == ErrorCode::kOutOfMemory) return HoldForMemory(slot, info, *load_error);
+  // The worker's own last word (its typed load error, else its last output
+  // line) tells the operator why, e.g. a ModuleNotFoundError.
+  std::string last = report && !report->stderr_tail.empty() ? report->stderr_tail.back() : "";
+  if (load_error) last = std::string(WireName(load_error->code)) + ": " + load_error->message;
+  if (last.size() > 300) last = last.substr(0, 300) + "...";
   if (info.cause == "fatal_config" || exec_failed) {
     slot.state = SlotState::kFailed;
-    std::string last = report && !report->stderr_tail.empty() ? report->stderr_tail.back() : "";
-    if (load_error) last = std::string(WireName(load_error->code)) + ": " + load_error->message;
     // slot.failure stays not_ready (SpawnSlot set it): a worker's
     // invalid_request here is the operator's bad flag, not the client's.
     slot.reason = "worker " + info.detail + (exec_failed ? " (could not start)" : "") +
@@ -303,7 +306,7 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
     std::snprintf(hold_s, sizeof hold_s, "%.0f", Seconds(decision.at - now));
     slot.reason = "crash loop at load (restart intensity exceeded): " + std::to_string(decision.load_failures) +
                   " loads in a row failed (a broken model, driver or flag?); next attempt in " +
-                  hold_s + " s; last: " + info.detail;
+                  hold_s + " s; last: " + info.detail + (last.empty() ? "" : " (" + last + ")");
     events_(LogLevel::kError, "worker_restarts_held",
             {{"slot", slot.index}, {"reason", slot.reason}, {"load_failures", decision.load_failures},
              {"hold_s", Seconds(decision.at - now)}});

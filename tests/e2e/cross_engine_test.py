@@ -19,7 +19,6 @@ import argparse
 import base64
 import io
 import json
-import os
 import shlex
 import sys
 import unittest
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from vigil_e2e import Server
+from vigil_e2e import Server, use_python_package, world_readable_copy
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
@@ -37,10 +36,10 @@ PYTHON_SERVER: Server | None = None
 
 
 def worker_command(checkpoint: Path) -> str:
-    """The --worker-command of the transformers worker; the workers inherit
-    PYTHONPATH from vigil serve, so the package needs no installing."""
-    python_dir = str(REPO / "python")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [python_dir, os.environ.get("PYTHONPATH")]))
+    """The --worker-command of the transformers worker, on world-readable
+    copies of the package and the checkpoint (vigil_e2e.world_readable_copy)."""
+    use_python_package()
+    checkpoint = world_readable_copy(checkpoint)
     return shlex.join([sys.executable, "-m", "vigil_worker.transformers_engine", "--checkpoint", str(checkpoint)])
 
 

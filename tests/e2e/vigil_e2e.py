@@ -7,6 +7,7 @@ crash lines when the server stops.
 """
 from __future__ import annotations
 
+import atexit
 import http.client
 import io
 import json
@@ -14,6 +15,7 @@ import os
 import pathlib
 import select
 import shlex
+import shutil
 import signal
 import struct
 import subprocess
@@ -22,13 +24,33 @@ import tempfile
 import time
 import zlib
 
+def world_readable_copy(source: pathlib.Path) -> pathlib.Path:
+    """A copy of `source` (a directory) under a fresh temporary directory
+    that every user may enter and read, removed at exit. Run as root,
+    vigil serve starts --worker-command workers as nobody, who may not
+    enter the checkout (a CI clone under a 0700 directory)."""
+    top = pathlib.Path(tempfile.mkdtemp(prefix="vigil-e2e-ro-"))
+    atexit.register(shutil.rmtree, top, True)
+    copy = top / source.name
+    shutil.copytree(source, copy)
+    for path in [top, *copy.rglob("*"), copy]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return copy
+
+
+def use_python_package() -> None:
+    """Puts a world-readable copy of python/ (the vigil_worker package) first
+    in PYTHONPATH, which the workers inherit from vigil serve, so the package
+    needs no installing."""
+    python_dir = str(world_readable_copy(pathlib.Path(__file__).resolve().parents[2] / "python"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [python_dir, os.environ.get("PYTHONPATH")]))
+
+
 def python_worker_args() -> list[str]:
     """Serve flags that run the Python port of the chaos engine
     (python/vigil_worker/examples/chaos_engine.py) as the workers, through
-    --worker-command, instead of vigil-worker --engine chaos. The workers
-    inherit PYTHONPATH from vigil serve."""
-    python_dir = str(pathlib.Path(__file__).resolve().parents[2] / "python")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [python_dir, os.environ.get("PYTHONPATH")]))
+    --worker-command, instead of vigil-worker --engine chaos."""
+    use_python_package()
     return ["--worker-command", shlex.join([sys.executable, "-m", "vigil_worker.examples.chaos_engine"])]
 
 

@@ -3,6 +3,10 @@
 #include "cli/worker_command.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 namespace vigil::cli {
 namespace {
@@ -65,6 +69,35 @@ TEST(ExternalWorkerHardening, SandboxBeforeExec) {
   ASSERT_TRUE(nobody.ok());
   EXPECT_GT(nobody->uid, 0);
   EXPECT_FALSE(ExternalWorkerHardening("no-such-user-vigil").ok());
+}
+
+// The CI case: vigil runs as root from a checkout only root may enter, and
+// its default worker user (nobody) cannot import the package in PYTHONPATH.
+TEST(PathsTheWorkerUserCannotReach, NamesWhatTheWorkerUserCannotEnter) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to take another user's ids";
+  namespace fs = std::filesystem;
+  char tmpl[] = "/tmp/vigil-reach-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const fs::path top(tmpl), closed = top / "closed", open = top / "open";
+  fs::create_directories(closed / "pkg");
+  fs::create_directories(open / "pkg");
+  ::chmod(tmpl, 0755);
+  ::chmod(closed.c_str(), 0700);
+  ::chmod(open.c_str(), 0755);
+  ::chmod((open / "pkg").c_str(), 0755);
+
+  auto nobody = ExternalWorkerHardening("nobody");
+  ASSERT_TRUE(nobody.ok());
+  auto cmd = ParseWorkerCommand("env PYTHONPATH=" + open.string() + ":" + closed.string() + " sh " +
+                                (closed / "pkg").string() + " " + (open / "pkg").string() + " -m x",
+                                "/usr/bin:/bin");
+  ASSERT_TRUE(cmd.ok());
+  const std::string pythonpath = (closed / "pkg").string() + ":/no/such/dir:" + open.string();
+  EXPECT_EQ(PathsTheWorkerUserCannotReach(*nobody, *cmd, pythonpath),
+            (std::vector<std::string>{closed.string(), (closed / "pkg").string(), (closed / "pkg").string()}));
+  // The supervisor's own user: nothing to probe.
+  EXPECT_TRUE(PathsTheWorkerUserCannotReach(*ExternalWorkerHardening(""), *cmd, pythonpath).empty());
+  fs::remove_all(top);
 }
 
 }  // namespace
