@@ -12,6 +12,18 @@ namespace {
 
 Error Bad(std::string message) { return MakeError(ErrorCode::kInvalidRequest, "--worker-command: " + message); }
 
+// The entries of a ':'-separated list (PATH, PYTHONPATH), empty ones kept.
+std::vector<std::string> SplitPathList(std::string_view list) {
+  std::vector<std::string> entries;
+  for (size_t start = 0; start <= list.size();) {
+    size_t end = list.find(':', start);
+    if (end == std::string_view::npos) end = list.size();
+    entries.emplace_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return entries;
+}
+
 }  // namespace
 
 // Hand-written: boost::program_options::split_unix would do, but needs the
@@ -66,17 +78,12 @@ Result<WorkerCommand> ParseWorkerCommand(std::string_view text, std::string_view
     if (::access(cmd.program.c_str(), X_OK) != 0) return Bad(cmd.program + " is not an executable file");
     return cmd;
   }
-  for (size_t start = 0; start <= path.size();) {
-    size_t end = path.find(':', start);
-    if (end == std::string_view::npos) end = path.size();
-    std::string dir(path.substr(start, end - start));
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + cmd.program;
+  for (const std::string& dir : SplitPathList(path)) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + cmd.program;
     if (::access(candidate.c_str(), X_OK) == 0) {
       cmd.program = candidate;
       return cmd;
     }
-    start = end + 1;
   }
   return Bad(cmd.program + " not found in PATH");
 }
@@ -105,20 +112,12 @@ std::vector<std::string> PathsTheWorkerUserCannotReach(const supervisor::SpawnHa
     if (path.empty() || ::stat(path.c_str(), &st) != 0) return;
     checks.emplace_back(path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK);
   };
-  auto add_each_entry = [&](std::string_view list) {
-    for (size_t start = 0; start < list.size();) {
-      size_t end = list.find(':', start);
-      if (end == std::string_view::npos) end = list.size();
-      add_if_exists(std::string(list.substr(start, end - start)));
-      start = end + 1;
-    }
-  };
   for (const std::string& arg : command.args) {
     // `env PYTHONPATH=dir python3 -m ...` sets it in the command itself.
-    if (arg.starts_with("PYTHONPATH=")) add_each_entry(std::string_view(arg).substr(11));
-    else add_if_exists(arg);
+    if (!arg.starts_with("PYTHONPATH=")) add_if_exists(arg);
+    else for (const std::string& entry : SplitPathList(std::string_view(arg).substr(11))) add_if_exists(entry);
   }
-  add_each_entry(pythonpath);
+  for (const std::string& entry : SplitPathList(pythonpath)) add_if_exists(entry);
   int fds[2];
   if (::pipe(fds) != 0) return {};
   const pid_t pid = ::fork();

@@ -51,11 +51,12 @@ Result<supervisor::SpawnHardening> ExternalWorkerHardening(const std::string& us
 // The paths a worker command relies on that `hardening`'s user cannot
 // reach: the program (execute), every argument naming an existing file or
 // directory, and every PYTHONPATH entry that exists (in `pythonpath`,
-// ':'-separated, or in an argument PYTHONPATH=..., as `env` takes it). Checked in a short-lived child that takes the user's ids, since
-// access(2) answers for the caller only. Empty when the workers keep the
-// supervisor's user. A warning at start beats a crash loop of
-// ModuleNotFoundError when vigil runs as root from a directory only root
-// may enter (the default --worker-user is nobody).
+// ':'-separated, or in an argument PYTHONPATH=..., as `env` takes it).
+// Checked in a short-lived child that takes the user's ids, since access(2)
+// answers for the caller only. Empty when the workers keep the supervisor's
+// user. A warning at start beats a crash loop of ModuleNotFoundError when
+// vigil runs as root from a directory only root may enter (the default
+// --worker-user is nobody).
 std::vector<std::string> PathsTheWorkerUserCannotReach(const supervisor::SpawnHardening& hardening,
                                                        const WorkerCommand& command,
                                                        std::string_view pythonpath);

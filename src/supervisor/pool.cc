@@ -306,7 +306,11 @@ void Pool::ScheduleRestart(Slot& slot, const ExitInfo& info, const CrashReport* 
     std::snprintf(hold_s, sizeof hold_s, "%.0f", Seconds(decision.at - now));
     slot.reason = "crash loop at load (restart intensity exceeded): " + std::to_string(decision.load_failures) +
                   " loads in a row failed (a broken model, driver or flag?); next attempt in " +
-                  hold_s + " s; last: " + info.detail + (last.empty() ? "" : " (" + last + ")");
+                  hold_s + " s; last: " + info.detail;
+    // A worker that exited said why in its last line (a Python traceback
+    // ends with the exception); one killed by a signal ends in a backtrace
+    // frame, and the signal already says more.
+    if (info.cause != "signal" && !last.empty()) slot.reason += " (" + last + ")";
     events_(LogLevel::kError, "worker_restarts_held",
             {{"slot", slot.index}, {"reason", slot.reason}, {"load_failures", decision.load_failures},
              {"hold_s", Seconds(decision.at - now)}});

@@ -118,5 +118,19 @@ TEST(Storm, CrashLoopAtLoadIsHeldWithTheReason) {
   EXPECT_EQ(out->error.code, ErrorCode::kNotReady);
 }
 
+// A worker that exits at every load said why in its last output line (a
+// Python worker's ModuleNotFoundError); the held reason repeats it.
+TEST(Storm, CrashLoopOfExitsNamesTheWorkersLastLine) {
+  if (WorkerBinary().empty()) GTEST_SKIP() << "vigil-worker is not built";
+  SupervisorOptions o = ChaosOptions();
+  o.worker_args.insert(o.worker_args.end(), {"--fault-at-load", "exit"});
+  o.restart_intensity = 3;
+  Harness h(o);
+  ASSERT_TRUE(h.WaitEvents("worker_restarts_held", 1, milliseconds(8000)));
+  const std::string reason = h.sup->GetReadiness().reason;
+  EXPECT_NE(reason.find("exited with code"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("fault_injected kind=exit"), std::string::npos) << reason;
+}
+
 }  // namespace
 }  // namespace vigil::supervisor::testing
