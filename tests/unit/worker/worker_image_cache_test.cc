@@ -67,16 +67,15 @@ TEST_F(ImageCache, RepeatedImageSkipsEncodeAndAnswersTheSame) {
   const std::string png = EncodePng(red_blue_, PngKind::kRgb8);
   const protocol::Done first = Ask(*w, 1, png);
   const protocol::Done second = Ask(*w, 2, png);
+  // The skip is proved by the worker's own hit/miss log lines below, not by
+  // timings: a loaded machine can stretch a lookup past any threshold.
   EXPECT_GT(first.timings.image_encode_ms, 0);
-  EXPECT_LT(second.timings.image_encode_ms, 1.0) << "a hit only looks the embeddings up";
-  EXPECT_LT(second.timings.image_encode_ms, first.timings.image_encode_ms);
   EXPECT_FALSE(first.text.empty());
   EXPECT_EQ(second.text, first.text) << "cached embeddings must not change the answer";
   EXPECT_EQ(second.usage.prompt_tokens, first.usage.prompt_tokens);
   // Other bytes, same pixels (lossless WebP): the key is the decoded bitmap.
   const protocol::Done third = Ask(*w, 3, EncodeWebp(red_blue_, /*lossless=*/true));
   EXPECT_EQ(third.text, first.text);
-  EXPECT_LT(third.timings.image_encode_ms, 1.0);
   const std::string err = w->Stderr();
   EXPECT_EQ(Count(err, "image_cache_missed"), 1u) << err;
   EXPECT_EQ(Count(err, "image_cache_hit"), 2u) << err;
