@@ -201,7 +201,7 @@ TEST(Fault, DeadlineAnswersTimeoutAtTheDeadline) {
   REQUIRE_WORKER();
   SupervisorOptions o = ChaosOptions();
   o.hang.decode = o.hang.prefill = milliseconds(5000);  // the deadline comes first
-  o.kill_grace = milliseconds(1000);  // so an answer before 550 ms did not wait for the kill
+  o.kill_grace = milliseconds(1000);  // so an answer before 900 ms did not wait for the kill
   Harness h(o);
   ASSERT_TRUE(h.WaitReady());
   JobSpec just_in_time = Prompt("quick");
@@ -218,7 +218,7 @@ TEST(Fault, DeadlineAnswersTimeoutAtTheDeadline) {
   const auto waited = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(out->error.code, ErrorCode::kTimeout);
   EXPECT_GE(waited, milliseconds(300));
-  EXPECT_LT(waited, milliseconds(300 + 250));  // slack for a loaded 2-core box
+  EXPECT_LT(waited, milliseconds(300 + 600));  // slack for a loaded 2-core box under ASan
   // The worker ignores the cancel (it spins): killed after kill_grace.
   ASSERT_TRUE(h.WaitEvents("worker_exited", 1));
   EXPECT_EQ(WorkersJson(*h.sup)["workers"][0]["recent_crashes"][0]["cause"], "cancel_timeout");
