@@ -175,10 +175,17 @@ def sse_events(data: bytes) -> list:
 
 # --- images (made here, so the tests own their corpus) ----------------------
 
-def png(w: int, h: int, color=(200, 30, 30)) -> bytes:
+def png(w: int, h: int, color=(200, 30, 30), textured: bool = False) -> bytes:
+    """A w x h RGB PNG of one colour, or (textured) of fine, fixed stripes
+    and gradients, whose detail a resize would change."""
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-    raw = b"".join(b"\x00" + bytes(color) * w for _ in range(h))
+    if textured:
+        raw = b"".join(b"\x00" + bytes(v for x in range(w) for v in
+                                        ((x * 7 + y * 3) & 255, (x ^ y) & 255, ((x // 3 + y // 2) % 2) * 255))
+                       for y in range(h))
+    else:
+        raw = b"".join(b"\x00" + bytes(color) * w for _ in range(h))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
             chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 

@@ -3,11 +3,11 @@
 
     python3 tools/modelgen/make_vlm.py --size tiny  --out DIR
     python3 tools/modelgen/make_vlm.py --size bench --out DIR
-    python3 tools/modelgen/make_vlm.py --size tiny --arch qwen2vl|qwen25vl --out DIR
+    python3 tools/modelgen/make_vlm.py --size tiny --arch qwen2vl|qwen25vl|smolvlm --out DIR
 
 writes DIR/vigil-<size>-text.gguf (arch "gemma3") and DIR/vigil-<size>-mmproj.gguf
 (arch "clip", projector "gemma3": a SigLIP ViT, avg-pool, RMS norm, linear);
-with --arch, DIR/vigil-tiny-<arch>-{text,mmproj}.gguf (qwen_vl.py).
+with --arch, DIR/vigil-tiny-<arch>-{text,mmproj}.gguf (qwen_vl.py, smolvlm.py).
 Only python3-gguf and numpy are used, so it runs where torch and a model hub
 do not exist. Output is byte-identical for the same arguments: a fixed seed
 per tensor and no timestamps (GGUFWriter writes none).
@@ -27,7 +27,8 @@ import gguf
 from gguf import TokenType as TT
 
 import qwen_vl
-from weights import Weights, finish, ftype_of, mmproj_writer
+import smolvlm
+from weights import Weights, finish, siglip_tower, ftype_of, mmproj_writer
 
 # Dimensions. tiny: loads in milliseconds, for unit/e2e tests. bench: the shape
 # of SmolVLM-256M (576 x 30 text, 768 x 12 SigLIP at 512 px, 64 image tokens)
@@ -265,8 +266,7 @@ def write_text(path: Path, name: str, cfg: dict, dtype: str, seed: int, swa: int
 
 def write_mmproj(path: Path, name: str, cfg: dict, dtype: str, seed: int) -> None:
     v, d_text = cfg["vision"], cfg["text"]["n_embd"]
-    d, ff, ps = v["n_embd"], v["n_ff"], v["patch_size"]
-    n_pos = (v["image_size"] // ps) ** 2
+    d = v["n_embd"]
 
     w = mmproj_writer(path, name, dtype, gguf.VisionProjectorType.GEMMA3, v, d_text,
                       mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
@@ -275,25 +275,7 @@ def write_mmproj(path: Path, name: str, cfg: dict, dtype: str, seed: int) -> Non
         w.add_vision_projector_scale_factor(v["n_merge"])
 
     W = Weights(w, seed + 1, dtype)
-    # conv kernel (out, in=3, kh, kw); unit-variance output for [-1, 1] pixels
-    W.normal("v.patch_embd.weight", (d, 3, ps, ps), 1 / np.sqrt(3 * ps * ps),
-             keep="f32" if dtype == "f32" else "f16")
-    W.const("v.patch_embd.bias", (d,), 0.0)
-    W.normal("v.position_embd.weight", (n_pos, d), 0.1, keep="f32")
-    for i in range(v["n_layer"]):
-        p = f"v.blk.{i}."
-        for n in ("attn_q", "attn_k", "attn_v", "attn_out"):
-            W.normal(p + n + ".weight", (d, d), 1 / np.sqrt(d))
-            W.const(p + n + ".bias", (d,), 0.0)
-        W.normal(p + "ffn_up.weight", (ff, d), 1 / np.sqrt(d))
-        W.const(p + "ffn_up.bias", (ff,), 0.0)
-        W.normal(p + "ffn_down.weight", (d, ff), 1 / np.sqrt(ff))
-        W.const(p + "ffn_down.bias", (d,), 0.0)
-        for n in ("ln1", "ln2"):
-            W.const(p + n + ".weight", (d,), 1.0)
-            W.const(p + n + ".bias", (d,), 0.0)
-    W.const("v.post_ln.weight", (d,), 1.0)
-    W.const("v.post_ln.bias", (d,), 0.0)
+    siglip_tower(W, v, dtype)
     W.const("mm.soft_emb_norm.weight", (d,), 1.0)
     # stored (vision, text) like HF's mm_input_projection_weight; libmtmd
     # transposes it. Text coordinate 0 is the LM's clock (see write_text), so
@@ -307,8 +289,8 @@ def write_mmproj(path: Path, name: str, cfg: dict, dtype: str, seed: int) -> Non
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(SIZES), required=True)
-    ap.add_argument("--arch", choices=["gemma3", *sorted(qwen_vl.KINDS)], default="gemma3",
-                    help="gemma3 (default), qwen2vl or qwen25vl (tiny only, f32)")
+    ap.add_argument("--arch", choices=["gemma3", *sorted(qwen_vl.KINDS), "smolvlm"], default="gemma3",
+                    help="gemma3 (default), qwen2vl, qwen25vl or smolvlm (tiny only, f32)")
     ap.add_argument("--out", type=Path, required=True, help="output directory")
     ap.add_argument("--dtype", choices=["f32", "f16", "q8_0"],
                     help="matrix type (default: f32 for tiny, f16 for bench)")
@@ -325,8 +307,12 @@ def main() -> int:
             ap.error(f"--arch {args.arch} is written at --size tiny in f32 only")
         base = f"vigil-tiny-{args.arch}"
         text, mmproj = args.out / f"{base}-text.gguf", args.out / f"{base}-mmproj.gguf"
-        qwen_vl.write_text(text, base, args.seed)
-        qwen_vl.write_mmproj(mmproj, base + "-mmproj", args.arch, args.seed)
+        if args.arch == "smolvlm":
+            smolvlm.write_text(text, base, args.seed)
+            smolvlm.write_mmproj(mmproj, base + "-mmproj", args.seed)
+        else:
+            qwen_vl.write_text(text, base, args.seed)
+            qwen_vl.write_mmproj(mmproj, base + "-mmproj", args.arch, args.seed)
     else:
         base = f"vigil-{args.size}"
         text, mmproj = args.out / f"{base}-text.gguf", args.out / f"{base}-mmproj.gguf"

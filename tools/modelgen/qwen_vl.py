@@ -15,6 +15,7 @@ mm.2; its ln_q is v.post_ln.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +71,9 @@ def bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
-def build_bpe_vocab() -> tuple[list[str], list[int], list[str], set[str]]:
-    """Returns tokens, types, merges and the whole words (what the model should say)."""
+def build_bpe_vocab(specials: list[str] = SPECIALS) -> tuple[list[str], list[int], list[str], set[str]]:
+    """Returns tokens, types, merges and the whole words (what the model should
+    say); `specials` (control tokens) come last."""
     b2u = bytes_to_unicode()
     toks = [b2u[b] for b in range(256)]
     seen, merges = set(toks), []
@@ -87,16 +89,33 @@ def build_bpe_vocab() -> tuple[list[str], list[int], list[str], set[str]]:
                 toks.append(form[:n])
                 merges.append(f"{form[:n - 1]} {form[n - 1]}")
     words = {f for f in forms if f.startswith(space)}
-    types = [int(TT.NORMAL)] * len(toks) + [int(TT.CONTROL)] * len(SPECIALS)
-    return toks + SPECIALS, types, merges, words
+    types = [int(TT.NORMAL)] * len(toks) + [int(TT.CONTROL)] * len(specials)
+    return toks + specials, types, merges, words
 
 
-def write_text(path: Path, name: str, seed: int) -> None:
+@dataclass(frozen=True)
+class TextFamily:
+    """What differs between the byte-level BPE text models written here."""
+    arch: str            # "qwen2vl" (q/k/v biases, M-RoPE) or "llama"
+    pre: str             # tokenizer.ggml.pre
+    specials: list[str]  # control tokens, after the BPE vocabulary
+    eos: str
+    bos: str
+    template: str        # file in tests/chat_templates/templates
+    rope_base: float
+
+
+QWEN_TEXT = TextFamily("qwen2vl", "qwen2", SPECIALS, eos="<|im_end|>", bos="<|endoftext|>",
+                       template="qwen2-vl.jinja", rope_base=1_000_000.0)
+
+
+def write_text(path: Path, name: str, seed: int, family: TextFamily = QWEN_TEXT) -> None:
     cfg, t = TINY, TINY["text"]
     d, hd, nh, nkv, ff = t["n_embd"], t["head_dim"], t["n_head"], t["n_head_kv"], t["n_ff"]
-    toks, types, merges, words = build_bpe_vocab()
+    toks, types, merges, words = build_bpe_vocab(family.specials)
     nv = len(toks)
-    w = gguf.GGUFWriter(str(path), "qwen2vl")
+    qwen = family.arch == "qwen2vl"
+    w = gguf.GGUFWriter(str(path), family.arch)
     w.add_name(name)
     w.add_description("random weights for vigil's tests (tools/modelgen); output is gibberish")
     w.add_file_type(ftype_of("f32"))
@@ -108,19 +127,22 @@ def write_text(path: Path, name: str, seed: int) -> None:
     w.add_head_count(nh)
     w.add_head_count_kv(nkv)
     w.add_layer_norm_rms_eps(1e-6)
-    w.add_rope_freq_base(1_000_000.0)
-    w.add_rope_dimension_sections(t["mrope"])
+    w.add_rope_freq_base(family.rope_base)
+    if qwen:
+        w.add_rope_dimension_sections(t["mrope"])
+    else:
+        w.add_rope_dimension_count(hd)
 
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("qwen2")
+    w.add_tokenizer_pre(family.pre)
     w.add_token_list(toks)
     w.add_token_types(types)
     w.add_token_merges(merges)
-    w.add_eos_token_id(toks.index("<|im_end|>"))
-    w.add_pad_token_id(toks.index("<|endoftext|>"))
-    w.add_bos_token_id(toks.index("<|endoftext|>"))
+    w.add_eos_token_id(toks.index(family.eos))
+    w.add_pad_token_id(toks.index(family.bos))
+    w.add_bos_token_id(toks.index(family.bos))
     w.add_add_bos_token(False)
-    w.add_chat_template((TEMPLATE_DIR / "qwen2-vl.jinja").read_text())
+    w.add_chat_template((TEMPLATE_DIR / family.template).read_text())
 
     W = Weights(w, seed, "f32")
     # The gemma3 writer's recipe for varied, image-dependent greedy output
@@ -131,7 +153,7 @@ def write_text(path: Path, name: str, seed: int) -> None:
     embd = W.draw("token_embd.weight", (nv, d), 0.2)
     embd[:, 0] = MU
     W.put("token_embd.weight", embd)
-    theta = 1_000_000.0 ** (-np.arange(hd // 2) * 2 / hd)
+    theta = family.rope_base ** (-np.arange(hd // 2) * 2 / hd)
     phase = W.rng("clock").uniform(0, 2 * np.pi, hd // 2)
     for i in range(t["n_layer"]):
         p = f"blk.{i}."
@@ -146,8 +168,9 @@ def write_text(path: Path, name: str, seed: int) -> None:
         W.put(p + "attn_q.weight", q)
         W.put(p + "attn_k.weight", k)
         W.normal(p + "attn_v.weight", (nkv * hd, d), 1 / np.sqrt(d))
-        for n, rows in (("attn_q", nh * hd), ("attn_k", nkv * hd), ("attn_v", nkv * hd)):
-            W.const(p + n + ".bias", (rows,), 0.0)
+        if qwen:
+            for n, rows in (("attn_q", nh * hd), ("attn_k", nkv * hd), ("attn_v", nkv * hd)):
+                W.const(p + n + ".bias", (rows,), 0.0)
         o = W.draw(p + "attn_output.weight", (d, nh * hd), 1 / np.sqrt(nh * hd))
         o[0] = 0
         W.put(p + "attn_output.weight", o)

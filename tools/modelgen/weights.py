@@ -85,6 +85,32 @@ def mmproj_writer(path, name: str, dtype: str, projector, vision: dict, d_text: 
     return w
 
 
+def siglip_tower(W: Weights, vision: dict, dtype: str) -> None:
+    """The SigLIP vision tower (patch conv, learned positions, pre-norm ViT
+    blocks with biases, post LayerNorm) that gemma3 and idefics3 share."""
+    d, ff, ps = vision["n_embd"], vision["n_ff"], vision["patch_size"]
+    n_pos = (vision["image_size"] // ps) ** 2
+    # conv kernel (out, in=3, kh, kw); unit-variance output for [-1, 1] pixels
+    W.normal("v.patch_embd.weight", (d, 3, ps, ps), 1 / np.sqrt(3 * ps * ps),
+             keep="f32" if dtype == "f32" else "f16")
+    W.const("v.patch_embd.bias", (d,), 0.0)
+    W.normal("v.position_embd.weight", (n_pos, d), 0.1, keep="f32")
+    for i in range(vision["n_layer"]):
+        p = f"v.blk.{i}."
+        for n in ("attn_q", "attn_k", "attn_v", "attn_out"):
+            W.normal(p + n + ".weight", (d, d), 1 / np.sqrt(d))
+            W.const(p + n + ".bias", (d,), 0.0)
+        W.normal(p + "ffn_up.weight", (ff, d), 1 / np.sqrt(d))
+        W.const(p + "ffn_up.bias", (ff,), 0.0)
+        W.normal(p + "ffn_down.weight", (d, ff), 1 / np.sqrt(ff))
+        W.const(p + "ffn_down.bias", (d,), 0.0)
+        for n in ("ln1", "ln2"):
+            W.const(p + n + ".weight", (d,), 1.0)
+            W.const(p + n + ".bias", (d,), 0.0)
+    W.const("v.post_ln.weight", (d,), 1.0)
+    W.const("v.post_ln.bias", (d,), 0.0)
+
+
 def finish(w: gguf.GGUFWriter) -> None:
     w.write_header_to_file()
     w.write_kv_data_to_file()

@@ -1,5 +1,4 @@
-"""Encoded image bytes to the pixel tensor a transformers vision encoder takes,
-along the path vigil's own worker takes (src/worker/imaging/image.h):
+"""Encoded image bytes to the pixel tensor a transformers vision encoder takes:
 
 - decoded with PIL (the runtime has already checked the format and the
   declared size with `vigil_worker.images.sniff`): upright (EXIF orientation
@@ -7,9 +6,12 @@ along the path vigil's own worker takes (src/worker/imaging/image.h):
 - reduced with an area-average (box) filter to the smallest size of the same
   aspect ratio whose shorter side still covers the encoder's side (a JPEG
   may decode at a reduced DCT scale first, never below that size): what the
-  done frame reports as the model-side size;
+  done frame reports as the model-side size. This saves time and changes
+  little, because the next step filters as it shrinks too;
 - then the checkpoint's own image processor (preprocessor_config.json)
   resizes to the encoder's grid and normalises, as training saw it.
+(vigil's llama.cpp worker passes full size instead, because libmtmd's resize
+does not filter: see src/worker/engine/llama_engine.h image_size.)
 
 Errors: InvalidImageError for a body PIL cannot decode. Thread-safety: pure.
 """

@@ -294,17 +294,6 @@ Result<protocol::ModelFacts> LlamaEngine::Load(const EngineOptions& options,
   }
   batch_ = llama_batch_init(n_batch_, 0, 1);
   image_size_ = ReadImageSize(options.mmproj);
-  // Downscaling first saves decode and preprocessing time, but only where
-  // the encoder's token count does not grow with the picture (Gemma 3's
-  // fixed square). Qwen2-VL's dynamic resolution, or tiling encoders, give a
-  // larger image more tokens, as llama-server (which passes full size) does:
-  // measured with the tiny Qwen2-VL, a 900x640 image cost 776 prompt tokens
-  // at full size and 600 when first covered to 560 px.
-  if (image_size_ > 0) {
-    const auto side = static_cast<uint32_t>(image_size_);
-    const int64_t at_side = ImageTokens(side);
-    if (at_side > 0 && ImageTokens(2 * side) == at_side) downscale_side_ = image_size_;
-  }
   advance();
   // A template this interpreter cannot render is a configuration error
   // found now, not a failure of every job.

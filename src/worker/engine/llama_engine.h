@@ -78,7 +78,11 @@ class LlamaEngine final : public Engine {
 
   Result<protocol::ModelFacts> Load(const EngineOptions& options,
                                     const std::function<void()>& advance) override;
-  int image_size() const override { return downscale_side_; }
+  // 0: pictures reach libmtmd at full size, as llama-server passes them.
+  // Shrinking them first changed what the encoder saw (SmolVLM's tiles are
+  // cut from a picture upscaled to 2048 px; Gemma 3's square came out
+  // further from transformers' resize, bench/results/resize-fidelity.json).
+  int image_size() const override { return 0; }
   int capacity() const override { return capacity_; }
   void Admit(const EngineJob& job, JobEvents& events) override;
   void Step() override;
@@ -155,11 +159,8 @@ class LlamaEngine final : public Engine {
   Status DecodeStatus(int32_t rc) const;
   // llama_warmup.cc: one step of each kind at load, on a GPU.
   void Warmup(const std::function<void()>& advance);
-  // llama_prompt.cc: tokens one grey square of `side` pixels costs; -1 on failure.
-  int64_t ImageTokens(uint32_t side) const;
   // One image marker with a uniform grey side x side picture, tokenized by
-  // libmtmd; null when libmtmd refuses it. For load-time probes (the token
-  // count per size, the encoder's warm-up).
+  // libmtmd; null when libmtmd refuses it. For the encoder's warm-up.
   mtmd::input_chunks_ptr GreyImageChunks(uint32_t side) const;
   void EndBatch(const std::vector<Job*>& in_batch, const Error& error);
 
@@ -177,7 +178,6 @@ class LlamaEngine final : public Engine {
   llama_batch batch_{};
   int n_batch_ = 512;
   int image_size_ = 0;      // the encoder's nominal side (clip.vision.image_size)
-  int downscale_side_ = 0;  // image_size_, or 0 where that would change the prompt
   int capacity_ = 1;
   llama_pos ctx_per_job_ = 0;
   std::vector<llama_logit_bias> eog_bias_;  // for ignore_eos

@@ -75,7 +75,10 @@ Result<std::string> LlamaEngine::FormatPrompt(const EngineJob& job) const {
       if (!joined.empty() && !image && !after_image) joined += "\n";
       after_image = image;
       joined += text;
-      parts.push_back({{"type", image ? "media_marker" : "text"}, {"text", text}});
+      // A typed template sees an image's marker as a text part, as
+      // llama-server renders it: templates such as SmolVLM's print only
+      // "text" and "image" parts, and libmtmd needs the marker in the text.
+      parts.push_back({{"type", "text"}, {"text", text}});
     }
     msgs.push_back({{"role", m.role}, {"content", typed_content_ ? parts : nlohmann::ordered_json(joined)}});
     flat.emplace_back(m.role, std::move(joined));
@@ -122,11 +125,6 @@ mtmd::input_chunks_ptr LlamaEngine::GreyImageChunks(uint32_t side) const {
   const mtmd_bitmap* bitmaps[] = {bitmap.ptr.get()};
   if (!bitmap.ptr || mtmd_tokenize(mtmd_, chunks.get(), &input, bitmaps, 1) != 0) return nullptr;
   return chunks;
-}
-
-int64_t LlamaEngine::ImageTokens(uint32_t side) const {
-  const mtmd::input_chunks_ptr chunks = GreyImageChunks(side);
-  return chunks ? static_cast<int64_t>(mtmd_helper_get_n_tokens(chunks.get())) : -1;
 }
 
 Result<mtmd::input_chunks_ptr> LlamaEngine::Tokenize(const std::string& text,

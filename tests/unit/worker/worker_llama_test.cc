@@ -74,8 +74,8 @@ TEST_F(LlamaWorker, AnswersAnImageInEachFormat) {
     EXPECT_EQ(d.images[0].format, c.format);
     EXPECT_EQ(d.images[0].width, 96);
     EXPECT_EQ(d.images[0].height, 80);
-    EXPECT_EQ(d.images[0].model_width, 77);  // short side 80 -> 64, keeping aspect
-    EXPECT_EQ(d.images[0].model_height, 64);
+    EXPECT_EQ(d.images[0].model_width, 96);  // full size: libmtmd resizes, as in llama-server
+    EXPECT_EQ(d.images[0].model_height, 80);
     bool encode = false, prefill = false;
     for (const auto& p : r.progress) {
       encode |= p.phase == "image_encode";
