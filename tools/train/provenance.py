@@ -40,8 +40,11 @@ def cpu_name() -> str:
 
 
 def git_rev() -> str:
+    """HEAD, with "+changes" when tracked files differ from it (the run then
+    measured code no commit holds)."""
     r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True)
-    return r.stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD", "--"], capture_output=True).returncode
+    return (r.stdout.strip() or "?") + ("+changes" if dirty == 1 else "")
 
 
 class Provenance:
