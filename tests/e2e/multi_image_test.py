@@ -7,10 +7,11 @@ repeated /analyze fields are accepted, each reported, each encoded (two
 different images cost two encodes, the same image twice one), progress comes
 per image, the image-count limit answers 400. When llama-server is on PATH
 it also runs it on the same model, and on the tiny Qwen2-VL (M-RoPE image
-positions) and Qwen2.5-VL (windowed vision attention) models that
-tools/modelgen writes beside it, and requires the same prompt_tokens and the
-same greedy answer for one image, two images, a multi-turn conversation with
-a system message, and an image larger than the encoder's nominal side (issue
+positions), Qwen2.5-VL (windowed vision attention) and SmolVLM (tiles, a
+template that takes typed content) models that tools/modelgen writes beside
+it, and requires the same prompt_tokens and the same greedy answer for one
+image, two images, a multi-turn conversation with a system message, an image
+larger than the encoder's nominal side, and a finely detailed one (issue
 12's goal).
 """
 import argparse

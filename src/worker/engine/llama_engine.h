@@ -79,9 +79,10 @@ class LlamaEngine final : public Engine {
   Result<protocol::ModelFacts> Load(const EngineOptions& options,
                                     const std::function<void()>& advance) override;
   // 0: pictures reach libmtmd at full size, as llama-server passes them.
-  // Shrinking them first changed what the encoder saw (SmolVLM's tiles are
-  // cut from a picture upscaled to 2048 px; Gemma 3's square came out
-  // further from transformers' resize, bench/results/resize-fidelity.json).
+  // Shrinking them first changed what the encoder saw (SmolVLM cuts its
+  // tiles from the picture upscaled to its longest edge; Gemma 3's square
+  // came out further from transformers' resize,
+  // bench/results/resize-fidelity.json).
   int image_size() const override { return 0; }
   int capacity() const override { return capacity_; }
   void Admit(const EngineJob& job, JobEvents& events) override;
