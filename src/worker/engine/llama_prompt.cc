@@ -2,11 +2,10 @@
 //
 // Each message's parts become one string, as llama-server makes them: text
 // parts and images (libmtmd's marker) joined by "\n", with no "\n" next to a
-// marker (or a list of parts for a template that wants typed content). The model's chat template
-// then renders the messages; libmtmd swaps each marker for the image's
+// marker (or a list of text parts, the markers among them, for a template
+// that wants typed content). The model's chat template then renders the
+// messages; libmtmd swaps each marker for the image's
 // tokens (adding the model's own image delimiters).
-#include <mtmd-helper.h>
-
 #include <cstdio>
 
 #include "common/log.h"
